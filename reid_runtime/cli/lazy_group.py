@@ -56,6 +56,8 @@ class LazyGroup(click.Group):
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             missing = exc.name or str(exc)
+            if missing.split(".")[0] in ("reid_runtime", "reid_train", "reid_export"):
+                raise
             raise click.ClickException(
                 f"'reid {cmd_name}' needs the Python package '{missing}', which is not installed. "
                 f"Install the toolkit with the extra that provides it, e.g. pip install 'reid-toolkit[train,export]'."

@@ -13,6 +13,7 @@ from reid_runtime.errors import ReidError
 # name -> (module:attribute, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("reid_runtime.cli.data:data", "Synthesize datasets in the real layouts and summarize dataset folders."),
+    "train": ("reid_train.cli:train", "Train STA / TP / ASTA+AITL from a recipe (PK batches, resumable)."),
 }
 
 
@@ -29,6 +30,7 @@ def cli() -> None:
     Examples:
       reid data synth --layout mars --out data/synth_mars
       reid data summary --dataset mars --data-root data/synth_mars
+      reid train --config demo --data-root data/synth_mars --out runs/demo
     """
 
 

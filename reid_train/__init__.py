@@ -1,0 +1,1 @@
+"""Training of video re-ID models (STA, ASTA/AITL) with PyTorch."""

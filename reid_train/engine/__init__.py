@@ -1,0 +1,1 @@
+"""Training engine: recipes, objective, checkpoints, the trainer loop and feature extraction."""
