@@ -27,7 +27,7 @@ def extract_features(
     progress: bool = False,
 ) -> np.ndarray:
     """(len(tracklets), D) float32: the mean of the embeddings of each tracklet's test clips."""
-    dataset = VideoTestDataset(list(tracklets), seq_len=seq_len, sampling=sampling, size=size, max_clips=max_clips)
+    dataset = VideoTestDataset(list(tracklets), seq_len=seq_len, mode=sampling, size=size, max_clips=max_clips)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     was_training = model.training
     model.eval()

@@ -116,7 +116,7 @@ class Trainer:
             "global_step": self.global_step,
             "best_map": self.best_map,
             "config": self.config,
-            "pids": self.train_set.pids,
+            "pids": sorted(self.train_set.pid_to_label, key=self.train_set.pid_to_label.get),
             "dataset": self.splits.name,
         }
 

@@ -1,0 +1,154 @@
+"""STA: parameter-free spatial-temporal attention with feature fusion (Fu et al., AAAI 2019, Eq. 1-4, Algorithm 1).
+
+With ``f_n`` the ``(C, h, w)`` map of frame n (after ReLU, so non-negative):
+
+- Eq. 1: ``g_n(h, w) = sum_d f_n(h, w, d)^2 / sum_{h,w} sum_d f_n(h, w, d)^2``. The paper writes ``||.||_2`` around the
+  channel sum of squares; the norm of a non-negative scalar is the scalar itself, so we read Eq. 1 as "energy map
+  normalised to sum 1 over the map".
+- Eq. 2-3: the maps are cut into K horizontal blocks of ``h / K`` rows; ``s_{n,k}`` is the sum of ``g_n`` over block k
+  (the ``||.||_1`` of non-negative values is the plain sum).
+- Eq. 4: ``S(n, k) = s_{n,k} / sum_n s_{n,k}``: the scores of a block sum to 1 over the frames.
+- Algorithm 1: ``F1`` takes block k from the frame ``argmax_n S(n, k)`` (the first frame on ties); ``F2`` is the
+  ``S``-weighted sum of block k over frames (Algorithm 1 writes ``s_nk`` in the update; the text calls the entries of
+  the normalised matrix S ``s_{n,k}`` too, and only the normalised weights make ``F2`` a weighted average, so we use
+  ``S``). ``F_fuse = [F1, F2]`` on channels, then global average pooling and one FC layer give the representation X.
+  Algorithm 1's ``H_s = floor(H / 4)`` is ``h / K`` for general K; we require h divisible by K.
+
+Global average pooling is linear, so ``GAP(F1) = mean_k pool(f_{m_k,k})`` and ``GAP(F2) = mean_k sum_n S(n,k)
+pool(f_{n,k})`` with ``pool`` the spatial mean of a block. The head is therefore split into per-frame terms
+(``frame_terms``: un-normalised scores and block-pooled strips, computable frame by frame) and ``fuse`` (the only step
+that looks across frames), which equals the literal algorithm on full maps.
+
+The classifier sits directly on X with no BatchNorm in between: the paper trains the softmax loss on X (Eq. 10) and
+uses X, the output of the first FC layer, as the tracklet representation.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from reid_train.models.video_model import VideoReIDModel, check_input_size, full_precision, reid_backbone
+
+_EPS = 1e-12
+
+
+class STAHead(nn.Module):
+    """STA attention, fusion, FC to the embedding X and the ID classifier on X.
+
+    ``attention="avg"`` replaces the STA scores by equal weights (plain average over frames and regions, the "Avg" row
+    of the paper's Table 1); ``fusion=False`` keeps only the weighted-sum half F2 (C channels instead of 2C).
+    """
+
+    metric = "euclidean"
+
+    def __init__(self, in_channels: int, num_classes: int, *, num_regions: int = 4, embedding_dim: int = 1024,
+                 attention: str = "sta", fusion: bool = True) -> None:
+        super().__init__()
+        if attention not in ("sta", "avg"):
+            raise ValueError(f"attention must be 'sta' or 'avg', got {attention!r}")
+        if attention == "avg" and fusion:
+            raise ValueError("fusion=True needs STA scores to select the best frame per region; "
+                             "use attention='sta' or fusion=False")
+        if num_regions < 1:
+            raise ValueError(f"num_regions must be >= 1, got {num_regions}")
+        self.num_regions = num_regions
+        self.attention = attention
+        self.fusion = fusion
+        self.embedding_dim = embedding_dim
+        self.fc = nn.Linear(in_channels * (2 if fusion else 1), embedding_dim)
+        self.classifier = nn.Linear(embedding_dim, num_classes, bias=False)
+
+    def attention_maps(self, feats: Tensor) -> Tensor:
+        """Eq. 1: ``(B, T, C, h, w)`` -> ``g`` ``(B, T, h, w)`` in fp32, each map summing to 1."""
+        with full_precision(feats.device.type):
+            energy = feats.float().pow(2).sum(dim=2)
+            return energy / energy.sum(dim=(-2, -1), keepdim=True).clamp_min(_EPS)
+
+    def block_scores(self, attention: Tensor) -> Tensor:
+        """Eq. 2-3: ``g`` ``(B, T, h, w)`` -> un-normalised block scores ``s`` ``(B, T, K)``."""
+        self._check_height(attention.shape[-2])
+        return attention.unflatten(-2, (self.num_regions, -1)).sum(dim=(-2, -1))
+
+    def strips(self, feats: Tensor) -> Tensor:
+        """Spatial mean of each block: ``(B, T, C, h, w)`` -> ``(B, T, K, C)``."""
+        self._check_height(feats.shape[-2])
+        return feats.unflatten(-2, (self.num_regions, -1)).mean(dim=(-2, -1)).transpose(-1, -2)
+
+    def frame_terms(self, feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame terms: scores ``(B, T, K)`` (``s_{n,k}``, fp32, before Eq. 4) and strips ``(B, T, K, C)``.
+
+        With ``attention="avg"`` the scores are all ones, so ``fuse`` averages the frames.
+        """
+        scores, strips, _ = self._terms(feats)
+        return scores, strips
+
+    def normalize_scores(self, scores: Tensor) -> Tensor:
+        """Eq. 4: ``S(n, k) = s_{n,k} / sum_n s_{n,k}`` over the frame axis of ``(B, T, K)``, in fp32."""
+        with full_precision(scores.device.type):
+            weights = scores.float()
+            return weights / weights.sum(dim=1, keepdim=True).clamp_min(_EPS)
+
+    def fuse(self, scores: Tensor, strips: Tensor) -> Tensor:
+        """Eq. 4 + Algorithm 1 + GAP: ``(B, T, K)``, ``(B, T, K, C)`` -> ``(B, 2C)`` (``(B, C)`` without fusion)."""
+        with full_precision(strips.device.type):
+            weights = self.normalize_scores(scores)
+            values = strips.float()
+            weighted = (weights.unsqueeze(-1) * values).sum(dim=1).mean(dim=1)  # GAP(F2)
+            if not self.fusion:
+                return weighted.to(strips.dtype)
+            best = weights.argmax(dim=1, keepdim=True)  # (B, 1, K): first maximum on ties
+            index = best.unsqueeze(-1).expand(-1, -1, -1, values.shape[-1])
+            selected = values.gather(1, index).squeeze(1).mean(dim=1)  # GAP(F1)
+            return torch.cat([selected, weighted], dim=1).to(strips.dtype)
+
+    def forward(self, feats: Tensor) -> Tensor | dict[str, Any]:
+        scores, strips, attention = self._terms(feats)
+        embedding = self.fc(self.fuse(scores, strips))
+        if not self.training:
+            return embedding
+        return {"embedding": embedding, "logits": self.classifier(embedding), "attention": attention}
+
+    def _terms(self, feats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        attention = self.attention_maps(feats)
+        strips = self.strips(feats)
+        if self.attention == "avg":
+            return torch.ones_like(strips[..., 0], dtype=torch.float32), strips, attention
+        return self.block_scores(attention), strips, attention
+
+    def _check_height(self, height: int) -> None:
+        if height % self.num_regions:
+            raise ValueError(
+                f"STA splits the feature map into num_regions={self.num_regions} horizontal blocks, so its height must "
+                f"be divisible by {self.num_regions}; got height {height}"
+            )
+
+
+def build_sta(
+    backbone: str,
+    *,
+    num_classes: int,
+    input_size: tuple[int, int] = (256, 128),
+    last_stride: int = 1,
+    width: int | None = None,
+    pretrained: str | os.PathLike[str] | None = None,
+    num_regions: int = 4,
+    embedding_dim: int = 1024,
+    attention: str = "sta",
+    fusion: bool = True,
+) -> VideoReIDModel:
+    """STA on a ResNet (the paper: ResNet-50, last stride 1, 256x128, K=4, D=1024)."""
+    input_size = check_input_size(input_size)
+    net = reid_backbone(backbone, last_stride=last_stride, width=width, pretrained=pretrained)
+    height, width_ = net.feature_size(input_size)
+    if height % num_regions:
+        raise ValueError(
+            f"STA needs the feature-map height divisible by num_regions={num_regions}, but input_size {input_size} "
+            f"with last_stride {last_stride} gives a {height}x{width_} map"
+        )
+    head = STAHead(net.out_channels, num_classes, num_regions=num_regions, embedding_dim=embedding_dim,
+                   attention=attention, fusion=fusion)
+    return VideoReIDModel(net, head, input_size=input_size)
