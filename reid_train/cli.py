@@ -39,10 +39,14 @@ def train(recipe: str, data_root: Path | None, out: Path | None, overrides: tupl
     config = load_config(recipe, settings)
     out = out or Path("runs") / resolve_recipe(recipe).stem
     trainer = Trainer(config, out, resume=resume, progress=not no_progress)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        trainer.close()
     if "interrupted" in result:
         click.echo(f"Interrupted ({result['interrupted']}) at epoch {result['epoch'] + 1}, step {result['step']}; "
                    f"saved {result['checkpoint']}. Continue with the same command plus --resume.")
         raise SystemExit(130)
-    click.echo(json.dumps(result, indent=2))
-    click.echo(f"Run folder: {out} (last.pt, best.pt, metrics.jsonl)")
+    if trainer.is_main:
+        click.echo(json.dumps(result, indent=2))
+        click.echo(f"Run folder: {out} (last.pt, best.pt, metrics.jsonl)")

@@ -239,6 +239,11 @@ class Trainer:
         self.scaler.update()
         return {"loss": float(loss.detach()), **terms}
 
+    def close(self) -> None:
+        """Leave the process group of a torchrun job."""
+        if self.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
     def evaluate(self) -> dict[str, Any]:
         """Query/gallery features with deterministic test sampling, then CMC / mAP / mINP."""
         return evaluate_model(self.model, self.splits, self.config["data"], device=self.device,

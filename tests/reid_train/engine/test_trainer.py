@@ -1,0 +1,117 @@
+"""The trainer: exact resume, clean interrupt, metrics log, checkpoints a model can be rebuilt from."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from reid_runtime.data.synth import SynthConfig, synthesize
+from reid_train.engine.checkpoint import load_model
+from reid_train.engine.config import load_config
+from reid_train.engine.trainer import Trainer
+
+TINY = [
+    "model.name=sta_tiny", "model.kwargs={num_regions: 4, embedding_dim: 32, width: 16}",
+    "data.input_size=[64, 32]", "data.p=3", "data.k=2", "data.num_workers=0", "data.test_max_clips=2",
+    "optim.milestones=[1]", "train.eval_every=0", "train.max_steps_per_epoch=3",
+]
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth") / "mars"
+    synthesize(SynthConfig(layout="mars", ids=6, size=(64, 32), min_len=4, max_len=8, seed=1), root)
+    return root
+
+
+def _config(root: Path, *extra: str) -> dict:
+    return load_config("demo", [*TINY, f"data.root={root}", *extra])
+
+
+def test_resume_after_mid_epoch_stop_equals_uninterrupted_run(synth_root, tmp_path):
+    cfg = _config(synth_root, "optim.epochs=2")
+    full = Trainer(cfg, tmp_path / "full", progress=False)
+    full_metrics = full.fit()
+
+    first = Trainer(cfg, tmp_path / "split", progress=False)
+    stopped = first.fit(stop_after_steps=4)  # epoch 2, step 1
+    assert stopped["interrupted"] == "stop_after_steps" and (stopped["epoch"], stopped["step"]) == (1, 1)
+    resumed = Trainer(cfg, tmp_path / "split", resume=True, progress=False)
+    resumed_metrics = resumed.fit()
+
+    for key, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert resumed_metrics["mAP"] == pytest.approx(full_metrics["mAP"])
+    events = [json.loads(line)["event"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert events == ["epoch", "interrupted", "resume", "epoch"]
+
+
+def test_checkpoint_rebuilds_the_model_and_logs_metrics(synth_root, tmp_path):
+    trainer = Trainer(_config(synth_root, "optim.epochs=1"), tmp_path, progress=False)
+    metrics = trainer.fit()
+    assert {"R1", "mAP", "mINP", "num_valid_queries"} <= set(metrics)
+    model, ckpt = load_model(tmp_path / "last.pt")
+    assert ckpt["epoch"] == 1 and ckpt["model_config"]["name"] == "sta_tiny"
+    frames = torch.rand(2, 3, 3, 64, 32) * 255
+    trainer.model.eval()
+    torch.testing.assert_close(model(frames), trainer.model(frames))
+    record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["event"] == "epoch" and "eval_mAP" in record and record["loss"] > 0
+    assert (tmp_path / "best.pt").is_file()
+
+
+def test_resume_refuses_a_different_architecture(synth_root, tmp_path):
+    Trainer(_config(synth_root, "optim.epochs=1"), tmp_path, progress=False).fit(stop_after_steps=1)
+    other = _config(synth_root, "optim.epochs=1", "model.kwargs={num_regions: 2, embedding_dim: 32, width: 16}")
+    with pytest.raises(Exception, match="differs"):
+        Trainer(other, tmp_path, resume=True, progress=False)
+
+
+def _reid(*args: str) -> list[str]:
+    return [sys.executable, "-m", "reid_runtime.cli.main", *args]
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_finishes(synth_root, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--config", "demo", "--data-root", str(synth_root), "--out", str(out), "--no-progress",
+            *[item for s in TINY if not s.startswith("train.max_steps") for item in ("--set", s)],
+            "--set", "optim.epochs=50"]
+    proc = subprocess.Popen(_reid(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "metrics.jsonl"
+    deadline = time.time() + 120
+    while not (log.is_file() and log.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "Interrupted (SIGTERM)" in output and "--resume" in output
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["event"] == "interrupted" and last["reason"] == "SIGTERM"
+    assert (out / "last.pt").is_file()
+
+    finish = subprocess.run(_reid(*[a if a != "optim.epochs=50" else f"optim.epochs={last['epoch'] + 1}" for a in args],
+                                  "--resume"), capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr[-2000:]
+    assert '"mAP"' in finish.stdout
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo")
+def test_ddp_two_processes_on_cpu(synth_root, tmp_path):
+    args = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+            "-m", "reid_runtime.cli.main", "train", "--config", "demo", "--data-root", str(synth_root),
+            "--out", str(tmp_path), "--no-progress", *[item for s in TINY for item in ("--set", s)],
+            "--set", "optim.epochs=1", "--set", "train.threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    model, ckpt = load_model(tmp_path / "last.pt")
+    assert ckpt["epoch"] == 1
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1  # only rank 0 logs
