@@ -14,6 +14,9 @@ from reid_runtime.errors import ReidError
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("reid_runtime.cli.data:data", "Synthesize datasets in the real layouts and summarize dataset folders."),
     "train": ("reid_train.cli:train", "Train STA / TP / ASTA+AITL from a recipe (PK batches, resumable)."),
+    "eval": ("reid_runtime.cli.eval:eval_command", "Evaluate a checkpoint or export: CMC / mAP / mINP per sequence length."),
+    "embed": ("reid_runtime.cli.embed:embed", "Embed tracklets (dataset split, folders, MOT sequence) to an .npz file."),
+    "search": ("reid_runtime.cli.search:search", "Rank a gallery .npz for each query .npz entry (top-k, re-ranking)."),
 }
 
 

@@ -1,0 +1,234 @@
+"""ONNX Runtime backend: full graphs and split (backbone + head) pairs on the CPU, CUDA or TensorRT providers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reid_runtime.backends.base import Backend, as_frames
+from reid_runtime.errors import ReidError
+from reid_runtime.model_format import (
+    INPUT_FRAMES,
+    INPUT_FUSED,
+    OUTPUT_EMBEDDING,
+    OUTPUT_SCORES,
+    OUTPUT_STRIPS,
+    ModelInfo,
+)
+from reid_runtime.tensorrt_profiles import DEFAULT_PROFILES, Profile, parse_profiles
+
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+}
+TENSORRT_EP = "TensorrtExecutionProvider"
+
+
+def _import_onnxruntime(path: Path) -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ReidError(
+            f"{path}: the onnxruntime backend needs ONNX Runtime: pip install 'reid-toolkit[cpu]' "
+            "(or [gpu] for onnxruntime-gpu)"
+        ) from exc
+    return onnxruntime
+
+
+def resolve_providers(requested: list[Any] | None, available: list[str]) -> list[Any]:
+    """Provider names (aliases cpu / cuda / tensorrt accepted) in priority order, the CPU provider always last.
+
+    ``None`` picks CUDA when this onnxruntime build has it, then CPU; TensorRT only when asked for. An entry may be a
+    ``(name, options)`` pair, passed on as is.
+    """
+    if requested is None:
+        names: list[Any] = [p for p in ("CUDAExecutionProvider",) if p in available]
+    else:
+        names = []
+        for entry in requested:
+            name = entry[0] if isinstance(entry, tuple) else PROVIDER_ALIASES.get(str(entry).lower(), str(entry))
+            if name not in available:
+                raise ReidError(
+                    f"execution provider {name!r} is not in this onnxruntime build "
+                    f"(available: {', '.join(available)}); "
+                    "CUDA and TensorRT need the onnxruntime-gpu package instead of onnxruntime"
+                )
+            names.append(entry if isinstance(entry, tuple) else name)
+    if not any((n[0] if isinstance(n, tuple) else n) == "CPUExecutionProvider" for n in names):
+        names.append("CPUExecutionProvider")
+    return names
+
+
+def envelope(profiles: list[Profile]) -> Profile:
+    """One profile spanning all of ``profiles`` (the TensorRT EP takes one range per input), tuned for the first
+    (shortest) T bucket, where dense and evenly sampled clips fall."""
+    return Profile(
+        min(p.min_batch for p in profiles), max(p.max_batch for p in profiles),
+        min(p.min_seq for p in profiles), max(p.max_seq for p in profiles),
+        profiles[0].opt_batch, profiles[0].opt_seq,
+    )
+
+
+def trt_profile_shapes(session: Any, profile: Profile) -> dict[str, str]:
+    """TensorRT EP options ``trt_profile_{min,opt,max}_shapes`` for every input of ``session``.
+
+    ``frames`` of a full graph gets (batch, seq); the per-frame ``frames`` of a backbone gets batch * seq frames and
+    a head's ``fused`` as many rows (the runtime sends at most that many clips per head call).
+    """
+    levels = {
+        "min": (profile.min_batch, profile.min_seq),
+        "opt": (profile.opt_batch, profile.opt_seq),
+        "max": (profile.max_batch, profile.max_seq),
+    }
+    options = {}
+    for level, (batch, seq) in levels.items():
+        parts = []
+        for node in session.get_inputs():
+            static = [d for d in node.shape[1:] if isinstance(d, int)]
+            if node.name == INPUT_FRAMES and len(node.shape) == 5:
+                dims = [batch, seq, *static[-3:]]
+            else:
+                dims = [batch * seq, *static]
+            parts.append(f"{node.name}:{'x'.join(str(d) for d in dims)}")
+        options[f"trt_profile_{level}_shapes"] = ",".join(parts)
+    return options
+
+
+class OnnxRuntimeBackend(Backend):
+    """A ``role=full`` graph, or a split pair found through ``companion`` (either file of the pair may be given).
+
+    Only a split pair has per-frame terms (streaming). With the TensorRT provider, ``trt_profiles``
+    (``tensorrt_profiles`` syntax, default ``DEFAULT_PROFILES``) gives the shape range the EP builds its engine for.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        providers: list[Any] | None = None,
+        trt_profiles: str | list[Profile] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._ort = _import_onnxruntime(self.path)
+        self.threads = threads
+        self._providers = resolve_providers(providers, self._ort.get_available_providers())
+        if isinstance(trt_profiles, str) or trt_profiles is None:
+            trt_profiles = parse_profiles(trt_profiles or DEFAULT_PROFILES)
+        self._trt_profile = envelope(trt_profiles)
+        self.full = self.backbone = self.head = None
+        session, info = self._open(self.path)
+        if info.role == "full":
+            self.full, self.info, self.mode = session, info, "full"
+        else:
+            self.backbone, self.head, self.info = self._open_pair(self.path, session, info)
+            self.mode = "split"
+        self.has_frame_terms = self.backbone is not None
+        if self.has_frame_terms:
+            self.fusion = self._split_fusion()
+        self._check_frames_input()
+
+    def _open(self, path: Path) -> tuple[Any, ModelInfo]:
+        if not path.is_file():
+            raise ReidError(f"{path}: model file not found")
+        options = self._ort.SessionOptions()
+        if self.threads is not None:
+            options.intra_op_num_threads = int(self.threads)
+            options.inter_op_num_threads = 1
+        try:  # metadata first, from a CPU session: a foreign file fails before any GPU provider starts
+            probe = self._ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for unreadable or invalid graphs
+            raise ReidError(f"{path}: not a loadable ONNX model ({exc})") from exc
+        info = ModelInfo.from_props(probe.get_modelmeta().custom_metadata_map, source=str(path))
+        providers = [self._with_trt_options(p, probe) for p in self._providers]
+        if providers == ["CPUExecutionProvider"]:
+            return probe, info
+        return self._ort.InferenceSession(str(path), options, providers=providers), info
+
+    def _with_trt_options(self, provider: Any, session: Any) -> Any:
+        """The TensorRT provider with profile shapes for this graph; options the caller gave take precedence."""
+        name, options = provider if isinstance(provider, tuple) else (provider, {})
+        if name != TENSORRT_EP:
+            return provider
+        return (TENSORRT_EP, {**trt_profile_shapes(session, self._trt_profile), **options})
+
+    def _open_pair(self, path: Path, session: Any = None, info: ModelInfo | None = None) -> tuple[Any, Any, ModelInfo]:
+        """(backbone session, head session, backbone info) of the split pair that ``path`` belongs to."""
+        if session is None:
+            session, info = self._open(path)
+        if not info.companion:
+            raise ReidError(f"{path}: this {info.role} graph names no companion graph; re-export the split pair")
+        other_path = path.parent / info.companion
+        if not other_path.is_file():
+            raise ReidError(
+                f"{path}: this {info.role} graph needs its companion {info.companion!r} beside it, which is missing; "
+                "keep the backbone and head files of a split export together"
+            )
+        other, other_info = self._open(other_path)
+        expected = "head" if info.role == "backbone" else "backbone"
+        if other_info.role != expected:
+            raise ReidError(f"{other_path}: expected the {expected} graph of {path.name}, "
+                            f"found role {other_info.role!r}")
+        if info.role == "backbone":
+            return session, other, info
+        return other, session, other_info
+
+    def _split_fusion(self) -> bool:
+        strips = next(o for o in self.backbone.get_outputs() if o.name == OUTPUT_STRIPS).shape
+        fused = next(i for i in self.head.get_inputs() if i.name == INPUT_FUSED).shape
+        if isinstance(strips[-1], int) and isinstance(fused[-1], int):
+            return fused[-1] == 2 * strips[-1]
+        return bool(self.info.model_config.get("fusion", True))
+
+    def _check_frames_input(self) -> None:
+        session = self.full if self.full is not None else self.backbone
+        shape = next(i for i in session.get_inputs() if i.name == INPUT_FRAMES).shape
+        height, width = shape[-2:]
+        if isinstance(height, int) and isinstance(width, int) and (height, width) != tuple(self.info.input_size):
+            raise ReidError(
+                f"{self.path}: the graph takes {height}x{width} frames but its metadata says "
+                f"{self.info.input_size[0]}x{self.info.input_size[1]}; re-export the model"
+            )
+
+    @property
+    def providers(self) -> list[str]:
+        session = self.full if self.full is not None else self.backbone
+        return list(session.get_providers())
+
+    @staticmethod
+    def _feed(session: Any, name: str, array: np.ndarray) -> dict[str, np.ndarray]:
+        node = next(i for i in session.get_inputs() if i.name == name)
+        dtype = np.float16 if node.type == "tensor(float16)" else np.float32
+        return {name: np.ascontiguousarray(array, dtype=dtype)}
+
+    def run_full(self, frames: np.ndarray) -> np.ndarray:
+        if self.full is None:
+            return super().run_full(frames)
+        out = self.full.run([OUTPUT_EMBEDDING], self._feed(self.full, INPUT_FRAMES, as_frames(frames, 5)))[0]
+        return out.astype(np.float32, copy=False)
+
+    def run_backbone(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.backbone is None:
+            return super().run_backbone(frames)
+        feed = self._feed(self.backbone, INPUT_FRAMES, as_frames(frames, 4))
+        scores, strips = self.backbone.run([OUTPUT_SCORES, OUTPUT_STRIPS], feed)
+        return scores.astype(np.float32, copy=False), strips.astype(np.float32, copy=False)
+
+    def run_head(self, fused: np.ndarray) -> np.ndarray:
+        if self.head is None:
+            return super().run_head(fused)
+        out = self.head.run([OUTPUT_EMBEDDING], self._feed(self.head, INPUT_FUSED, fused))[0]
+        return out.astype(np.float32, copy=False)
+
+    def describe(self) -> dict[str, Any]:
+        graphs = self.path.name if self.full is not None else f"{self.path.name} (backbone + head pair)"
+        return {
+            "onnxruntime": self._ort.__version__,
+            "graphs": graphs,
+            "threads": self.threads if self.threads is not None else "onnxruntime default",
+        }
