@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("reid_runtime.cli.data:data", "Synthesize datasets in the real layouts and summarize dataset folders."),
     "train": ("reid_train.cli:train", "Train STA / TP / ASTA+AITL from a recipe (PK batches, resumable)."),
     "eval": ("reid_runtime.cli.eval:eval_command", "Evaluate a checkpoint or export: CMC / mAP / mINP per sequence length."),
+    "export": ("reid_export.cli:export", "Export a checkpoint: ONNX (fp32/fp16/int8, split), verify, TensorRT, Triton."),
     "embed": ("reid_runtime.cli.embed:embed", "Embed tracklets (dataset split, folders, MOT sequence) to an .npz file."),
     "search": ("reid_runtime.cli.search:search", "Rank a gallery .npz for each query .npz entry (top-k, re-ranking)."),
 }

@@ -1,0 +1,332 @@
+"""ONNX export of a checkpoint: dynamo exporter, dynamic batch and seq axes, metadata, optional precision, verification.
+
+Measured exporter behaviour this module relies on (see the environment notes): the dynamo exporter keeps B and T
+symbolic where the legacy one may bake them in, cannot produce opsets below 18 (it then silently stays at 18, so the
+saved ``opset_import`` is checked), and writes external data unless told not to. The example input has B, T >= 2
+because a size-1 example axis can be specialised even when declared dynamic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import onnx
+import torch
+from torch import nn
+
+from reid_runtime import __version__
+from reid_runtime import model_format as mf
+from reid_runtime.errors import ReidError
+from reid_runtime.io import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from reid_export.verify import VerifyReport
+
+DEFAULT_OPSET = 20
+MIN_OPSET = 18
+TRACE_SHAPE = (2, 3)  # (B, T) of the example input
+MAX_DIM = 1024        # upper bound of the symbolic batch and seq dims
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+class ExportError(ReidError):
+    """An export that cannot be done as asked, or whose graph is not what the runtime contract promises."""
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and how it checked out."""
+
+    files: list[Path]
+    precisions: list[str]  # per file: the head of a split FP16/INT8 export stays fp32
+    seconds: float
+    verification: VerifyReport | None = None  # None with verify=False
+    notes: list[str] = field(default_factory=list)
+
+
+def aggregation_of(model: nn.Module) -> str:
+    """``sta`` for STA attention, ``mean`` for TP and STA's ``attention="avg"`` ablation, ``none`` for ASTA.
+
+    The avg ablation's scores are all ones, so its weighted sum over frames is exactly the mean; STA without fusion
+    stays ``sta`` and its ``fusion: false`` is read from ``model_config`` (the head's input width says the same).
+    """
+    from reid_train.models.sta import STAHead
+    from reid_train.models.tp import TemporalPoolingHead
+
+    head = model.head
+    if isinstance(head, STAHead):
+        return "sta" if head.attention == "sta" else "mean"
+    if isinstance(head, TemporalPoolingHead):
+        return "mean"
+    return "none"
+
+
+def model_info(model: nn.Module, recipe: dict[str, Any] | None = None, *, role: str = "full",
+               precision: str = "fp32", companion: str = "") -> mf.ModelInfo:
+    """The metadata contract of an exported graph of ``model``."""
+    return mf.ModelInfo(
+        role=role,
+        architecture=model.model_config.get("name", type(model).__name__),
+        input_size=tuple(model.input_size),
+        embedding_dim=int(model.embedding_dim),
+        metric=model.metric,
+        aggregation=aggregation_of(model),
+        num_regions=int(getattr(model.head, "num_regions", 1)),
+        precision=precision,
+        model_config=dict(model.model_config),
+        recipe=dict(recipe or {}),
+        companion=companion,
+        toolkit_version=__version__,
+    )
+
+
+def check_opset(opset: int) -> None:
+    if opset < MIN_OPSET:
+        raise ExportError(f"opset {opset} is not possible: the dynamo exporter cannot go below opset {MIN_OPSET} "
+                          f"(it would silently write {MIN_OPSET}); use --opset {MIN_OPSET}..{DEFAULT_OPSET}")
+
+
+def dynamo_export(module: nn.Module, example: tuple[torch.Tensor, ...], *, input_names: list[str],
+                  output_names: list[str], dynamic_shapes: dict[str, Any], opset: int) -> onnx.ModelProto:
+    """``torch.onnx.export(dynamo=True)`` into one self-contained ModelProto at exactly ``opset``."""
+    check_opset(opset)
+    module = module.eval()
+    # The exporter prints progress lines to stdout and warns about internals; the caller prints its own summary.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            program = torch.onnx.export(
+                module, example, dynamo=True, input_names=input_names, output_names=output_names,
+                dynamic_shapes=dynamic_shapes, opset_version=opset, external_data=False, verbose=False,
+            )
+    proto = program.model_proto
+    check_opset_import(proto, opset)
+    return proto
+
+
+def check_opset_import(proto: onnx.ModelProto, opset: int, source: str = "exported graph") -> None:
+    found = {entry.domain or "ai.onnx": entry.version for entry in proto.opset_import}
+    if found.get("ai.onnx") != opset:
+        raise ExportError(f"{source}: asked for opset {opset}, the graph declares {found.get('ai.onnx')}")
+
+
+def graph_dims(proto: onnx.ModelProto) -> dict[str, list[str | int]]:
+    """Input and output name -> dims, a symbolic dim as its name and an unknown one as ``"?"``."""
+    dims: dict[str, list[str | int]] = {}
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims[value.name] = [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
+                            for d in value.type.tensor_type.shape.dim]
+    return dims
+
+
+def check_dims(proto: onnx.ModelProto, expected: dict[str, tuple[str | int, ...]], source: str) -> None:
+    """Every expected IO tensor exists with these dims: str = that symbolic name, int = that fixed size."""
+    found = graph_dims(proto)
+    for name, dims in expected.items():
+        if found.get(name) != list(dims):
+            raise ExportError(f"{source}: tensor {name!r} has dims {found.get(name)}, expected {list(dims)} "
+                              f"(graph IO: {found})")
+
+
+def set_metadata(proto: onnx.ModelProto, props: dict[str, str]) -> None:
+    """Replace the toolkit's ``reid.*`` entries of ``metadata_props`` by ``props``."""
+    kept = [(p.key, p.value) for p in proto.metadata_props if not p.key.startswith(mf.PREFIX)]
+    del proto.metadata_props[:]
+    for key, value in kept + sorted(props.items()):
+        proto.metadata_props.add(key=key, value=value)
+
+
+def read_info(path: str | Path) -> mf.ModelInfo:
+    """The :class:`ModelInfo` stored in an exported ONNX file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReidError(f"{path}: ONNX file not found")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises several types for a foreign file
+        raise ReidError(f"{path}: not a readable ONNX model ({exc})") from exc
+    return mf.ModelInfo.from_props({p.key: p.value for p in proto.metadata_props}, source=str(path))
+
+
+def export_full(model: nn.Module, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    """The monolithic graph ``frames`` (batch, seq, 3, H, W) -> ``embedding`` (batch, D)."""
+    from torch.export import Dim
+
+    height, width = model.input_size
+    example = torch.rand(*TRACE_SHAPE, 3, height, width) * 255
+    proto = dynamo_export(
+        model, (example,), input_names=[mf.INPUT_FRAMES], output_names=[mf.OUTPUT_EMBEDDING],
+        dynamic_shapes={"frames": {0: Dim("batch", min=1, max=MAX_DIM), 1: Dim("seq", min=1, max=MAX_DIM)}},
+        opset=opset,
+    )
+    check_dims(proto, {
+        mf.INPUT_FRAMES: ("batch", "seq", 3, height, width),
+        mf.OUTPUT_EMBEDDING: ("batch", model.embedding_dim),
+    }, "full graph")
+    return proto
+
+
+def simplify(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """onnxslim, keeping the metadata and the IO dims (checked by the caller)."""
+    import onnxslim
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        slim = onnxslim.slim(proto)
+    set_metadata(slim, {p.key: p.value for p in proto.metadata_props if p.key.startswith(mf.PREFIX)})
+    return slim
+
+
+def check_precision(precision: str, calib: str | Path | None = None) -> None:
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and calib is None:
+        raise ExportError("INT8 export needs calibration images: pass --calib DIR (a folder of person crops)")
+
+
+def export_graphs(model: nn.Module, *, opset: int = DEFAULT_OPSET, split: bool = False,
+                  simplify_graph: bool = False) -> dict[str, onnx.ModelProto]:
+    """FP32 graphs of ``model`` by role: ``{"full": ...}`` or ``{"backbone": ..., "head": ...}``; IO dims checked."""
+    from reid_export.split_export import export_split
+
+    if split:
+        backbone, head = export_split(model, opset)
+        graphs = {"backbone": backbone, "head": head}
+    else:
+        graphs = {"full": export_full(model, opset)}
+    if simplify_graph:
+        expected = {role: graph_dims(graph) for role, graph in graphs.items()}
+        graphs = {role: simplify(graph) for role, graph in graphs.items()}
+        for role, graph in graphs.items():
+            check_dims(graph, {k: tuple(v) for k, v in expected[role].items()}, f"simplified {role} graph")
+    return graphs
+
+
+def finish_export(
+    model: nn.Module,
+    graphs: dict[str, onnx.ModelProto],
+    out: str | Path,
+    *,
+    recipe: dict[str, Any] | None = None,
+    precision: str = "fp32",
+    calib: str | Path | None = None,
+    calib_seq_len: int = 4,
+    calib_max_images: int = 256,
+    verify: bool = True,
+    max_abs: float | None = None,
+    min_cosine: float | None = None,
+    seq_lengths: tuple[int, ...] | None = None,
+    batch_sizes: tuple[int, ...] | None = None,
+    started: float | None = None,
+) -> ExportResult:
+    """Convert FP32 ``graphs`` to ``precision``, stamp the metadata, verify against ``model``, write atomically.
+
+    Nothing is written when verification fails; ``verify=False`` writes the graphs with no verified T/B in metadata.
+    INT8 is calibrated on images under ``calib`` and verified on held-out calibration clips (see ``verify.verify``).
+    """
+    from reid_export import verify as verification
+    from reid_export.split_export import split_paths
+
+    started = time.perf_counter() if started is None else started
+    check_precision(precision, calib)
+    out = Path(out)
+    opset = _opset(next(iter(graphs.values())))
+    if "full" in graphs:
+        paths, companions = {"full": out}, {"full": ""}
+    else:
+        backbone_path, head_path = split_paths(out)
+        paths = {"backbone": backbone_path, "head": head_path}
+        companions = {"backbone": head_path.name, "head": backbone_path.name}
+    precisions = dict.fromkeys(graphs, precision)
+    notes: list[str] = []
+    real = None
+    if precision == "fp16":
+        from reid_export.fp16 import convert_fp16
+
+        graphs = {role: graph if role == "head" else convert_fp16(graph) for role, graph in graphs.items()}
+        if "head" in graphs:
+            precisions["head"] = "fp32"
+            notes.append("split FP16: the backbone is converted, the head (one linear layer) stays FP32")
+    elif precision == "int8":
+        from reid_export import int8
+
+        clips = int8.load_calibration_clips(calib, model.input_size, calib_seq_len, calib_max_images)
+        calibration, holdout = int8.split_holdout(clips)
+        fp32_runner = _runner(graphs, model)
+        role = "full" if "full" in graphs else "backbone"
+        graphs = {**graphs, role: int8.quantize_int8(graphs[role], calibration, role=role)}
+        if role == "backbone":
+            precisions["head"] = "fp32"
+            notes.append("split INT8: the backbone is quantized, the head (one linear layer) stays FP32")
+        agreement = int8.compare(fp32_runner, _runner(graphs, model), holdout)
+        notes.append(f"INT8 vs FP32 on {len(holdout)} held-out calibration clips of T={calib_seq_len}: {agreement}")
+        real = ("calib-holdout", list(holdout))
+
+    def stamp(seq: list[int], batch: list[int]) -> None:
+        for role, graph in graphs.items():
+            info = model_info(model, recipe, role=role, precision=precisions[role], companion=companions[role])
+            info.seq_lengths_verified, info.batch_sizes_verified = seq, batch
+            set_metadata(graph, info.to_props())
+
+    stamp([], [])
+    report = None
+    if verify:
+        report = verification.verify(
+            model, _runner(graphs, model), precision=precision,
+            tolerance=verification.tolerance_for(precision, max_abs=max_abs, min_cosine=min_cosine), real=real,
+            seq_lengths=seq_lengths or verification.SEQ_LENGTHS, batch_sizes=batch_sizes or verification.BATCH_SIZES,
+        )
+        if not report.passed:
+            raise verification.VerificationError(
+                f"{out}: the exported graph does not match PyTorch; nothing was written\n{report.table()}\n"
+                "Loosen --max-abs / --min-cosine if this precision loss is acceptable, or pass --no-verify."
+            )
+        stamp(report.seq_lengths, report.batch_sizes)
+    for role, graph in graphs.items():
+        check_opset_import(graph, opset, f"{precisions[role]} {role} graph")
+        write_bytes_atomic(paths[role], graph.SerializeToString())
+    return ExportResult(files=list(paths.values()), precisions=list(precisions.values()),
+                        seconds=time.perf_counter() - started, verification=report, notes=notes)
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    simplify_graph: bool = False,
+    split: bool = False,
+    log: Callable[[str], None] = lambda line: None,
+    **options: Any,
+) -> ExportResult:
+    """Export a training checkpoint: :func:`export_graphs` then :func:`finish_export` (``options`` go there)."""
+    from reid_train.engine.checkpoint import load_model
+
+    check_opset(opset)
+    check_precision(options.get("precision", "fp32"), options.get("calib"))
+    started = time.perf_counter()
+    model, ckpt = load_model(checkpoint)
+    graphs = export_graphs(model, opset=opset, split=split, simplify_graph=simplify_graph)
+    log(f"exported the {' and '.join(graphs)} graph{'s' if split else ''} with the dynamo exporter at opset {opset}"
+        + (", simplified with onnxslim" if simplify_graph else ""))
+    return finish_export(model, graphs, out, recipe=ckpt.get("config") or {}, started=started, **options)
+
+
+def _opset(graph: onnx.ModelProto) -> int:
+    return {entry.domain or "ai.onnx": entry.version for entry in graph.opset_import}["ai.onnx"]
+
+
+def _runner(graphs: dict[str, onnx.ModelProto], model: nn.Module):
+    """An ONNX Runtime callable ``frames (B, T, 3, H, W) -> (B, D)`` over in-memory graphs (full or split)."""
+    from reid_export.split_export import SplitRunner
+    from reid_export.verify import FullRunner, ort_session
+
+    if "full" in graphs:
+        return FullRunner(ort_session(graphs["full"]))
+    return SplitRunner(ort_session(graphs["backbone"]), ort_session(graphs["head"]), aggregation_of(model),
+                       fusion=bool(model.model_config.get("fusion", True)))

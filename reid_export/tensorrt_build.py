@@ -1,0 +1,186 @@
+"""TensorRT engine from an exported full-graph ONNX: profiles over (batch, seq), plain engine plus a JSON sidecar.
+
+Precision comes from the graph: the network is created strongly typed, the only mode TensorRT 11 has (its FP16 /
+INT8 builder flags are gone) and an opt-in flag in 10.x. ``--fp16`` therefore converts an FP32 ONNX with the same
+block list as ``reid export onnx-fp16`` (attention scores, reductions and the head stay FP32), and ``--int8`` builds a
+QDQ graph written by ``reid export onnx-int8`` (implicit INT8 calibration is deprecated since TensorRT 10.1).
+
+The engine file is a plain serialized engine (trtexec and any TensorRT runtime load it); what a runtime needs to use
+it -- the model metadata, the profiles, versions and GPU -- sits in ``<engine>.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import onnx
+
+from reid_runtime import model_format as mf
+from reid_runtime.errors import ReidError
+from reid_runtime.io import write_bytes_atomic, write_json_atomic
+from reid_runtime.tensorrt_profiles import DEFAULT_PROFILES, INPUT_NAME, Profile, parse_profiles
+
+SIDECAR_FORMAT = "reid-toolkit-engine/1"
+INSTALL_HINT = (
+    "TensorRT is not installed: pip install tensorrt (needs an NVIDIA GPU and driver; the wheel downloads the "
+    "TensorRT libraries from NVIDIA's index). Without a GPU, deploy the ONNX file with ONNX Runtime instead."
+)
+
+
+class TensorRTError(ReidError):
+    """TensorRT is missing, finds no GPU, or cannot build the engine."""
+
+
+@dataclass
+class EngineBuild:
+    engine: Path
+    sidecar: Path
+    precision: str
+    profiles: list[Profile]
+    seconds: float
+    size_bytes: int
+
+
+def import_tensorrt():
+    """The ``tensorrt`` module, or a :class:`TensorRTError` saying how to get it."""
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise TensorRTError(INSTALL_HINT) from exc
+    return tensorrt
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    """``model.engine`` -> ``model.engine.json``."""
+    engine = Path(engine)
+    return engine.with_name(engine.name + ".json")
+
+
+def engine_precision(info: mf.ModelInfo, *, fp16: bool, int8: bool, source: str = "ONNX") -> str:
+    """The engine's precision from the graph's and the flags; rejects combinations the graph cannot give."""
+    if fp16 and int8:
+        raise TensorRTError("choose --fp16 or --int8: an INT8 QDQ graph keeps its non-quantized layers in FP32")
+    if int8 and info.precision != "int8":
+        raise TensorRTError(f"{source}: --int8 needs a QDQ graph, this one is {info.precision}; export it with "
+                            "`reid export onnx-int8 --calib DIR` (TensorRT 10 deprecates implicit calibration)")
+    if fp16 and info.precision == "int8":
+        raise TensorRTError(f"{source}: is an INT8 QDQ graph; build it with --int8, not --fp16")
+    return "fp16" if fp16 else info.precision
+
+
+def sidecar(info: mf.ModelInfo, profiles: list[Profile], *, precision: str, tensorrt_version: str, gpu: str,
+            source: str) -> dict[str, Any]:
+    """The ``<engine>.json`` content: model metadata (precision updated), profiles with their shapes, build facts."""
+    props = dataclasses.replace(info, precision=precision).to_props()
+    return {
+        "format": SIDECAR_FORMAT,
+        "metadata": props,
+        "input": INPUT_NAME,
+        "output": mf.OUTPUT_EMBEDDING,
+        "profiles": [{**profile.to_json(), "shapes": _shapes(profile, info.input_size)} for profile in profiles],
+        "tensorrt_version": tensorrt_version,
+        "gpu": gpu,
+        "source_onnx": source,
+    }
+
+
+def _shapes(profile: Profile, input_size: tuple[int, int]) -> dict[str, list[int]]:
+    return {key: list(shape) for key, shape in zip(("min", "opt", "max"), profile.shapes(input_size))}
+
+
+def write_sidecar(engine: str | Path, content: dict[str, Any]) -> Path:
+    return write_json_atomic(sidecar_path(engine), content)
+
+
+def read_sidecar(engine: str | Path) -> dict[str, Any]:
+    """The sidecar of ``engine``, checked for its format key."""
+    path = sidecar_path(engine)
+    if not path.is_file():
+        raise TensorRTError(f"{path}: missing; an engine built by `reid export tensorrt` has its metadata there")
+    content = json.loads(path.read_text(encoding="utf-8"))
+    if content.get("format") != SIDECAR_FORMAT:
+        raise TensorRTError(f"{path}: not a reid-toolkit engine sidecar (format {content.get('format')!r})")
+    return content
+
+
+def gpu_name() -> str:
+    """Name of GPU 0 from nvidia-smi, or ``"unknown"``."""
+    if shutil.which("nvidia-smi"):
+        result = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", "0"],
+                                capture_output=True, text=True, check=False)
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip().splitlines()[0]
+    return "unknown"
+
+
+def build_engine(
+    onnx_path: str | Path,
+    out: str | Path,
+    *,
+    fp16: bool = False,
+    int8: bool = False,
+    profiles: str | list[Profile] | None = None,
+    workspace_gb: float = 4.0,
+    timing_cache: str | Path | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> EngineBuild:
+    """Parse ``onnx_path``, add one optimization profile per T bucket, build, write the engine and its sidecar."""
+    from reid_export.onnx_export import read_info
+
+    onnx_path, out = Path(onnx_path), Path(out)
+    info = read_info(onnx_path)
+    if info.role != "full":
+        raise TensorRTError(f"{onnx_path}: is a split {info.role} graph; build engines from the full graph "
+                            "(`reid export onnx` without --split)")
+    precision = engine_precision(info, fp16=fp16, int8=int8, source=str(onnx_path))
+    if not isinstance(profiles, list):
+        profiles = parse_profiles(profiles or DEFAULT_PROFILES)
+    trt = import_tensorrt()
+
+    start = time.perf_counter()
+    model = onnx.load(str(onnx_path))
+    if fp16 and info.precision == "fp32":
+        from reid_export.fp16 import convert_fp16
+
+        model = convert_fp16(model)
+    logger = trt.Logger(trt.Logger.WARNING)
+    try:
+        builder = trt.Builder(logger)
+    except Exception as exc:  # TensorRT raises a plain RuntimeError/TypeError when CUDA cannot initialise
+        raise TensorRTError(f"TensorRT cannot create a builder ({exc}): no usable NVIDIA GPU or driver") from exc
+    if builder is None:
+        raise TensorRTError("TensorRT cannot create a builder: no usable NVIDIA GPU or driver")
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(model.SerializeToString()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise TensorRTError(f"{onnx_path}: TensorRT's ONNX parser failed: {errors}")
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    for profile in profiles:
+        trt_profile = builder.create_optimization_profile()
+        trt_profile.set_shape(INPUT_NAME, *profile.shapes(info.input_size))
+        config.add_optimization_profile(trt_profile)
+    cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+
+    log(f"building a {precision} engine with profiles {', '.join(map(str, profiles))} (minutes for ResNet-50)")
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise TensorRTError(f"{onnx_path}: TensorRT could not build the engine (see the TensorRT messages above)")
+    data = bytes(serialized)
+    write_bytes_atomic(out, data)
+    if timing_cache:
+        write_bytes_atomic(timing_cache, bytes(config.get_timing_cache().serialize()))
+    content = sidecar(info, profiles, precision=precision, tensorrt_version=trt.__version__, gpu=gpu_name(),
+                      source=onnx_path.name)
+    return EngineBuild(out, write_sidecar(out, content), precision, profiles, time.perf_counter() - start, len(data))
