@@ -10,12 +10,19 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(f)`` on a temp file beside ``path`` and move it into place once complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _default_mode())  # mkstemp creates 0600; the result should look like any file we write
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

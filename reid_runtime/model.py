@@ -71,7 +71,7 @@ def load(
 
     ``threads`` sets the intra-op threads (onnxruntime, torch); ``providers`` the onnxruntime execution providers
     (names or the aliases cpu / cuda / tensorrt; default CUDA when available, then CPU). Other ``options`` go to the
-    backend (onnxruntime: ``trt_profile``; tensorrt: ``device``).
+    backend (onnxruntime: ``trt_profiles``; tensorrt: ``device``).
     """
     path = Path(path).expanduser()
     if not path.exists():

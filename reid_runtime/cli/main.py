@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("reid_train.cli:train", "Train STA / TP / ASTA+AITL from a recipe (PK batches, resumable)."),
     "eval": ("reid_runtime.cli.eval:eval_command", "Evaluate a checkpoint or export: CMC / mAP / mINP per sequence length."),
     "export": ("reid_export.cli:export", "Export a checkpoint: ONNX (fp32/fp16/int8, split), verify, TensorRT, Triton."),
+    "bench": ("reid_export.bench.cli:bench", "Benchmarks: MACs per clip, latency/throughput per backend, format table."),
+    "demo": ("reid_export.demo.cli:demo", "Run the whole toolkit on synthetic data and write report.md (--fast: < 3 min)."),
     "embed": ("reid_runtime.cli.embed:embed", "Embed tracklets (dataset split, folders, MOT sequence) to an .npz file."),
     "search": ("reid_runtime.cli.search:search", "Rank a gallery .npz for each query .npz entry (top-k, re-ranking)."),
 }
@@ -35,6 +37,7 @@ def cli() -> None:
       reid data synth --layout mars --out data/synth_mars
       reid data summary --dataset mars --data-root data/synth_mars
       reid train --config demo --data-root data/synth_mars --out runs/demo
+      reid demo --fast
     """
 
 
