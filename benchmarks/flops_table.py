@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 from pathlib import Path
+
+from benchmarks.machine import quiet_exporter_logs, script_command
 
 # (model, T) -> (AITL Fig. 8 label, published GMACs)
 PUBLISHED = {
@@ -113,14 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-compare", type=Path, default=Path("benchmarks/results/train_compare.json"))
     args = parser.parse_args(argv)
 
-    import logging
-
     from reid_export.bench.flops import flops_rows, parse_size
     from reid_export.bench.peak import machine_summary
     from reid_export.bench.plots import plot_cost_accuracy
     from reid_runtime.io import write_json_atomic, write_text_atomic
 
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    quiet_exporter_logs()
     machine = machine_summary()
     size = parse_size(args.size)
     rows = flops_rows("sta_resnet50", [int(t) for t in args.sta_seq_lens.split(",")], size, log=print)
@@ -130,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
                if (r["model"], r["seq_len"]) in PUBLISHED}
     points = synthetic_points(args.train_compare) if args.train_compare.is_file() else []
     payload = {
-        "command": "python -m benchmarks.flops_table " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": script_command("benchmarks.flops_table", argv),
         "machine": machine,
         "units": "MACs per clip (B=1); FLOPs = 2 x MACs",
         "rows": rows,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.machine import quiet_exporter_logs, script_command
 
 MAP_DROP_TARGET = 1.0  # points
 
@@ -46,16 +46,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-wait", type=float, default=600.0)
     args = parser.parse_args(argv)
 
-    import logging
-
     from benchmarks.latency_cpu import wait_for_quiet
     from reid_export.bench.format_table import format_table
     from reid_export.bench.peak import machine_markdown
     from reid_runtime.data.synth import SynthConfig, synthesize
     from reid_runtime.io import write_json_atomic, write_text_atomic
 
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    command = "python -m benchmarks.formats_cpu " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    quiet_exporter_logs()
+    command = script_command("benchmarks.formats_cpu", argv)
     with tempfile.TemporaryDirectory(prefix="formats-cpu-") as tmp:
         work = Path(tmp)
         root = work / "synth_mars"

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.machine import quiet_exporter_logs, script_command
 
 BACKENDS = "torch,onnxruntime,onnxruntime-fp16,onnxruntime-int8,onnxruntime-split,onnxruntime-cuda,tensorrt"
 TARGET_BACKENDS = ["torch", "onnxruntime", "onnxruntime-int8"]
@@ -161,14 +161,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-wait", type=float, default=600.0)
     args = parser.parse_args(argv)
 
-    import logging
-
     from reid_export.bench.latency import compare_backends
     from reid_export.bench.plots import plot_latency
     from reid_runtime.io import write_json_atomic, write_text_atomic
 
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    command = "python -m benchmarks.latency_cpu " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    quiet_exporter_logs()
+    command = script_command("benchmarks.latency_cpu", argv)
     with tempfile.TemporaryDirectory(prefix="latency-cpu-") as tmp:
         work = Path(tmp)
         load, waited = wait_for_quiet(max_wait=args.max_wait)

@@ -31,3 +31,18 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "versions": versions,
     }
+
+
+def script_command(module: str, argv: list[str] | None) -> str:
+    """The command line that reproduces a benchmark run, stored next to its results."""
+    import shlex
+    import sys
+
+    return f"python -m {module} " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+
+
+def quiet_exporter_logs() -> None:
+    """Silence the exporter's per-export 'torchvision is not installed' registration notice."""
+    import logging
+
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)

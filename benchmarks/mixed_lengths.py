@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import sys
 import tempfile
 from pathlib import Path
+
+from benchmarks.machine import quiet_exporter_logs, script_command
 
 MARS_TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "mars-info" / "tracks_test_info.mat"
 TARGET = 0.9  # mixed-length frames/s >= 90% of the best fixed-length frames/s
@@ -34,16 +34,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-wait", type=float, default=600.0)
     args = parser.parse_args(argv)
 
-    import logging
-
     from benchmarks.latency_cpu import resnet50_checkpoint, wait_for_quiet
     from reid_export.bench.latency import mixed_lengths
     from reid_export.bench.peak import machine_markdown
     from reid_export.bench.plots import plot_mixed
     from reid_runtime.io import write_json_atomic, write_text_atomic
 
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    command = "python -m benchmarks.mixed_lengths " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    quiet_exporter_logs()
+    command = script_command("benchmarks.mixed_lengths", argv)
     with tempfile.TemporaryDirectory(prefix="mixed-lengths-") as tmp:
         work = Path(tmp)
         load, waited = wait_for_quiet(max_wait=args.max_wait)

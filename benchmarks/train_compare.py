@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.machine import machine_info
+from benchmarks.machine import machine_info, script_command
 from reid_runtime.data.synth import SynthConfig, synthesize
 from reid_runtime.io import write_json_atomic, write_text_atomic
 from reid_train.engine.config import load_config
@@ -101,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             runs[name] = run_variant(name, root, args.epochs, Path(tmp) / "runs")
             print(name, json.dumps(runs[name]["trained"]), flush=True)
     result = {
-        "command": "python -m benchmarks.train_compare " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": script_command("benchmarks.train_compare", argv),
         "machine": machine_info(),
         "data": {"layout": "mars", "ids": args.ids, "seed": args.seed, "size": "128x64"},
         "epochs": args.epochs,
