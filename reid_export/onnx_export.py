@@ -51,20 +51,8 @@ class ExportResult:
 
 
 def aggregation_of(model: nn.Module) -> str:
-    """``sta`` for STA attention, ``mean`` for TP and STA's ``attention="avg"`` ablation, ``none`` for ASTA.
-
-    The avg ablation's scores are all ones, so its weighted sum over frames is exactly the mean; STA without fusion
-    stays ``sta`` and its ``fusion: false`` is read from ``model_config`` (the head's input width says the same).
-    """
-    from reid_train.models.sta import STAHead
-    from reid_train.models.tp import TemporalPoolingHead
-
-    head = model.head
-    if isinstance(head, STAHead):
-        return "sta" if head.attention == "sta" else "mean"
-    if isinstance(head, TemporalPoolingHead):
-        return "mean"
-    return "none"
+    """What the model declares: ``sta``, ``mean`` (TP and STA's avg ablation) or ``none`` (ASTA)."""
+    return model.aggregation
 
 
 def model_info(model: nn.Module, recipe: dict[str, Any] | None = None, *, role: str = "full",
@@ -77,7 +65,7 @@ def model_info(model: nn.Module, recipe: dict[str, Any] | None = None, *, role: 
         embedding_dim=int(model.embedding_dim),
         metric=model.metric,
         aggregation=aggregation_of(model),
-        num_regions=int(getattr(model.head, "num_regions", 1)),
+        num_regions=model.num_regions,
         precision=precision,
         model_config=dict(model.model_config),
         recipe=dict(recipe or {}),

@@ -23,8 +23,6 @@ from torch import Tensor, nn
 from reid_runtime import model_format as mf
 from reid_runtime.aggregation import fuse
 from reid_runtime.errors import ReidError
-from reid_train.models.sta import STAHead
-from reid_train.models.tp import TemporalPoolingHead
 
 TRACE_FRAMES = 6   # example frame count of the backbone trace (>= 2, see onnx_export.TRACE_SHAPE)
 TRACE_BATCH = 2
@@ -44,12 +42,8 @@ class FrameBackbone(nn.Module):
 
     def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
         feats = self.model.forward_features(frames.unsqueeze(1))  # (N, 1, C, h, w): each frame its own clip
-        head = self.model.head
-        if isinstance(head, STAHead):
-            scores, strips = head.frame_terms(feats)
-            return scores.squeeze(1), strips.squeeze(1)
-        strips = feats.mean(dim=(-2, -1))  # (N, 1, C): TP's frame GAP as one region
-        return torch.ones_like(strips[..., 0]), strips
+        scores, strips = self.model.frame_terms(feats)
+        return scores.squeeze(1), strips.squeeze(1)
 
 
 class FusedHead(nn.Module):
@@ -58,18 +52,14 @@ class FusedHead(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         check_splittable(model)
-        self.head = model.head
+        self.model = model
 
     def forward(self, fused: Tensor) -> Tensor:
-        if isinstance(self.head, STAHead):
-            return self.head.fc(fused)
-        if self.head.neck_feat == "before":
-            return fused  # exported as an Identity node
-        return self.head.neck.bn(fused)
+        return self.model.forward_fused(fused)  # TP with neck_feat "before": exported as an Identity node
 
 
 def check_splittable(model: nn.Module) -> None:
-    if not isinstance(model.head, (STAHead, TemporalPoolingHead)):
+    if not model.has_frame_terms:
         name = model.model_config.get("name", type(model.head).__name__)
         raise SplitError(
             f"{name} cannot be split into backbone + head: its {type(model.head).__name__} mixes frames inside the "
@@ -80,10 +70,7 @@ def check_splittable(model: nn.Module) -> None:
 
 def fused_dim(model: nn.Module) -> int:
     """Width F of the head input: 2C for STA with fusion, C otherwise."""
-    head = model.head
-    if isinstance(head, STAHead):
-        return head.fc.in_features
-    return head.embedding_dim
+    return model.fused_dim
 
 
 def split_paths(out: str | Path) -> tuple[Path, Path]:

@@ -8,6 +8,7 @@ and all clips share one head call. Frames are decoded in a thread pool while the
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,14 +27,6 @@ from reid_runtime.errors import ReidError
 
 TrackletInput = Tracklet | Sequence[str | os.PathLike] | np.ndarray
 
-BACKENDS = ("onnxruntime", "tensorrt", "torch")
-SUFFIX_BACKENDS = {
-    ".onnx": "onnxruntime",
-    ".engine": "tensorrt",
-    ".plan": "tensorrt",
-    ".pt": "torch",
-    ".pth": "torch",
-}
 _DECODE_CHUNK = 32  # frames per decode task: long tracklets still spread over the workers
 
 
@@ -60,49 +53,56 @@ class _Job:
 
 
 def load(
-    path: str | os.PathLike,
+    model: str | os.PathLike,
     backend: str = "auto",
     threads: int | None = None,
     providers: list[Any] | None = None,
     **options: Any,
 ) -> ReidModel:
-    """Load an exported model or a checkpoint: ``.onnx`` -> onnxruntime, ``.engine``/``.plan`` -> tensorrt,
-    ``.pt``/``.pth`` -> torch.
+    """Load a model on a registered backend (``reid_runtime.plugins.backends()``).
 
-    ``threads`` sets the intra-op threads (onnxruntime, torch); ``providers`` the onnxruntime execution providers
-    (names or the aliases cpu / cuda / tensorrt; default CUDA when available, then CPU). Other ``options`` go to the
-    backend (onnxruntime: ``trt_profiles``; tensorrt: ``device``).
+    ``model`` is a file (``backend="auto"`` picks the backend registered for its suffix: ``.onnx`` onnxruntime,
+    ``.engine``/``.plan`` tensorrt, ``.pt``/``.pth`` torch when ``reid_train`` is installed) or a registry name such
+    as ``sta_resnet50`` (an untrained model, on the backend that builds models from names). ``threads`` sets the
+    intra-op threads; ``providers`` the onnxruntime execution providers (names or the aliases cpu / cuda / tensorrt).
+    Other ``options`` go to the backend (onnxruntime: ``trt_profiles``; tensorrt: ``device``; torch: ``input_size``).
     """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise ReidError(f"{path}: model file not found")
-    kind = SUFFIX_BACKENDS.get(path.suffix.lower())
-    if backend == "auto":
-        if kind is None:
-            raise ReidError(
-                f"{path}: cannot tell the model format from the suffix {path.suffix!r}; expected .onnx (onnxruntime), "
-                ".engine or .plan (tensorrt), .pt or .pth (torch checkpoint), or pass backend="
-            )
-        backend = kind
-    elif backend not in BACKENDS:
-        raise ReidError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
-    elif kind is not None and kind != backend:
-        raise ReidError(f"{path}: a {path.suffix} file runs on the {kind} backend, not {backend}")
-    if providers is not None and backend != "onnxruntime":
-        raise ReidError(f"execution providers apply to the onnxruntime backend only, not {backend}")
+    from reid_runtime.plugins import backend_for_model_name, backend_for_suffix, backends
 
-    if backend == "onnxruntime":
-        from reid_runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-
-        impl: Backend = OnnxRuntimeBackend(path, threads=threads, providers=providers, **options)
-    elif backend == "tensorrt":
-        from reid_runtime.backends.tensorrt_backend import TensorRTBackend
-
-        impl = TensorRTBackend(path, **options)
+    path = Path(model).expanduser()
+    table = backends()
+    if backend != "auto" and backend not in table:
+        raise ReidError(f"unknown backend {backend!r}; expected auto or one of {', '.join(table)}")
+    if path.exists():
+        if path.is_dir():
+            raise ReidError(f"{path}: is a folder; expected a model file (.onnx, .engine, .pt)")
+        by_suffix = backend_for_suffix(path.suffix)
+        if backend == "auto":
+            if by_suffix is None:
+                known = ", ".join(f"{', '.join(s.suffixes)} ({s.name})" for s in table.values() if s.suffixes)
+                raise ReidError(f"{path}: cannot tell the model format from the suffix {path.suffix!r}; expected "
+                                f"{known}, or pass a backend")
+            spec = by_suffix
+        else:
+            spec = table[backend]
+            if by_suffix is not None and by_suffix.name != spec.name:
+                raise ReidError(f"{path}: a {path.suffix} file runs on the {by_suffix.name} backend, not {backend}")
     else:
-        from reid_runtime.backends.torch_backend import TorchBackend
-
-        impl = TorchBackend(path, threads=threads, **options)
+        looks_like_file = path.suffix.lower() in {s for spec in table.values() for s in spec.suffixes}
+        named = backend_for_model_name() if backend == "auto" else table[backend]
+        if looks_like_file or os.sep in str(model) or named is None or not named.model_names:
+            raise ReidError(f"{path}: model file not found")
+        spec = named
+    if providers is not None:
+        options["providers"] = providers
+    impl_class = spec.load()
+    accepted = inspect.signature(impl_class).parameters
+    if threads is not None and "threads" in accepted:
+        options["threads"] = threads
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ReidError(f"the {spec.name} backend does not take {', '.join(unknown)}")
+    impl: Backend = impl_class(path if path.exists() else str(model), **options)
     return ReidModel(impl, threads=threads)
 
 

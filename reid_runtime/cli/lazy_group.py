@@ -1,68 +1,75 @@
-"""A click group that imports a sub-command's module only when that sub-command runs."""
+"""A click group whose sub-commands come from a plugin registry and are imported only when they run."""
 
 from __future__ import annotations
 
-import importlib
+import difflib
+from collections.abc import Callable
 
 import click
 
+from reid_runtime.plugins import CommandSpec
+
 
 class LazyGroup(click.Group):
-    """Sub-commands given as ``name -> ("package.module:attr", "short help")``.
+    """Sub-commands given by ``specs()`` (name -> :class:`CommandSpec`).
 
-    The short help is kept in the table so ``--help`` lists every command without importing any of
-    them (``reid embed`` must never pull in torch through a sibling command's module).
+    The help of every command is in its spec, so ``--help`` lists them without importing any (``reid embed`` must
+    never pull in torch through a sibling command's module). Commands whose extra is not installed are listed apart,
+    with the install line, and answer with that line when run.
     """
 
-    def __init__(self, *args, lazy_commands: dict[str, tuple[str, str]] | None = None, **kwargs):
+    def __init__(self, *args, specs: Callable[[], dict[str, CommandSpec]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy_commands = dict(lazy_commands or {})
+        self.specs = specs
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+        return sorted(set(super().list_commands(ctx)) | set(self.specs()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy_commands:
-            return self._load(cmd_name)
-        return super().get_command(ctx, cmd_name)
+        spec = self.specs().get(cmd_name)
+        if spec is None:
+            return super().get_command(ctx, cmd_name)
+        if not spec.requirement.available:
+            return _unavailable(spec, ctx)
+        command = spec.load()
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{spec.target} is not a click command")
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = []
+        ready, missing = [], []
         for name in self.list_commands(ctx):
-            if name in self.lazy_commands:
-                rows.append((name, self.lazy_commands[name][1]))
+            spec = self.specs().get(name)
+            if spec is None:
+                command = super().get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    ready.append((name, command.get_short_help_str(formatter.width)))
+            elif spec.requirement.available:
+                ready.append((name, spec.help))
             else:
-                cmd = super().get_command(ctx, name)
-                if cmd is not None and not cmd.hidden:
-                    rows.append((name, cmd.get_short_help_str(formatter.width)))
-        if rows:
+                missing.append((name, f"{spec.help} [{spec.requirement.install_hint()}]"))
+        if ready:
             with formatter.section("Commands"):
-                formatter.write_dl(rows)
+                formatter.write_dl(ready)
+        if missing:
+            with formatter.section("Not installed here"):
+                formatter.write_dl(missing)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else None
         if name and name not in self.list_commands(ctx) and not name.startswith("-"):
-            import difflib
-
             close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             ctx.fail(f"No such command '{name}'.{hint}")
         return super().resolve_command(ctx, args)
 
-    def _load(self, cmd_name: str) -> click.Command:
-        target, _ = self.lazy_commands[cmd_name]
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            missing = exc.name or str(exc)
-            if missing.split(".")[0] in ("reid_runtime", "reid_train", "reid_export"):
-                raise
-            raise click.ClickException(
-                f"'reid {cmd_name}' needs the Python package '{missing}', which is not installed. "
-                f"Install the toolkit with the extra that provides it, e.g. pip install 'reid-toolkit[train,export]'."
-            ) from exc
-        cmd = getattr(module, attr)
-        if not isinstance(cmd, click.Command):
-            raise TypeError(f"{target} is not a click command")
-        return cmd
+
+def _unavailable(spec: CommandSpec, ctx: click.Context) -> click.Command:
+    """A stand-in that answers, in one line, which extra the command needs."""
+
+    def run(**_: object) -> None:
+        spec.requirement.check(f"'{ctx.command_path} {spec.name}'")
+
+    return click.Command(spec.name, callback=run, help=f"{spec.help} (not installed here: "
+                         f"{spec.requirement.install_hint()})", context_settings={"ignore_unknown_options": True,
+                                                                                   "allow_extra_args": True})

@@ -87,6 +87,9 @@ class ASTAHead(nn.Module):
     """Two attribute streams whose attentions re-weight the Re-ID map; ``[f, f*a0, f*a1]`` pooled to 3C, BNNeck."""
 
     metric = "cosine"
+    aggregation = "none"  # the temporal convolution mixes neighbouring frames: no per-frame terms
+    num_regions = 1
+    fusion = False
 
     def __init__(
         self,

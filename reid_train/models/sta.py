@@ -62,6 +62,21 @@ class STAHead(nn.Module):
         self.fc = nn.Linear(in_channels * (2 if fusion else 1), embedding_dim)
         self.classifier = nn.Linear(embedding_dim, num_classes, bias=False)
 
+    @property
+    def aggregation(self) -> str:
+        """What the head does across frames: ``sta`` (Eq. 4 + Algorithm 1), or ``mean`` for the avg ablation, whose
+        scores are all ones, so its weighted sum over frames is exactly the mean."""
+        return "sta" if self.attention == "sta" else "mean"
+
+    @property
+    def fused_dim(self) -> int:
+        """Width of the fused feature ``forward_fused`` takes: 2C with fusion, C without."""
+        return self.fc.in_features
+
+    def forward_fused(self, fused: Tensor) -> Tensor:
+        """The learned part after the aggregation: fused ``(B, F)`` -> embedding X ``(B, D)``."""
+        return self.fc(fused)
+
     def attention_maps(self, feats: Tensor) -> Tensor:
         """Eq. 1: ``(B, T, C, h, w)`` -> ``g`` ``(B, T, h, w)`` in fp32, each map summing to 1."""
         with full_precision(feats.device.type):

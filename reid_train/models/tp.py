@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from reid_train.models.video_model import BNNeck, VideoReIDModel, check_input_size, check_neck_feat, reid_backbone
@@ -20,13 +21,28 @@ class TemporalPoolingHead(nn.Module):
     """``(B, T, C, h, w)`` -> spatial mean per frame -> mean over frames -> ``(B, C)``."""
 
     metric = "cosine"
+    aggregation = "mean"
+    num_regions = 1
+    fusion = False
 
     def __init__(self, in_channels: int, num_classes: int, *, neck_feat: str = "after") -> None:
         super().__init__()
         check_neck_feat(neck_feat)
         self.embedding_dim = in_channels
+        self.fused_dim = in_channels
         self.neck_feat = neck_feat
         self.neck = BNNeck(in_channels, num_classes)
+
+    def frame_terms(self, feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame terms: scores of one ``(B, T, 1)`` and the frame GAP as one strip ``(B, T, 1, C)``."""
+        strips = feats.mean(dim=(-2, -1)).unsqueeze(-2)
+        return torch.ones_like(strips[..., 0]), strips
+
+    def forward_fused(self, fused: Tensor) -> Tensor:
+        """The learned part after the temporal mean: ``(B, C)`` -> the retrieval embedding (eval mode)."""
+        if self.neck_feat == "before":
+            return fused
+        return self.neck.bn(fused)
 
     def forward(self, feats: Tensor) -> Tensor | dict[str, Any]:
         feature = feats.mean(dim=(-2, -1)).mean(dim=1)

@@ -46,6 +46,56 @@ class VideoReIDModel(nn.Module):
         """Distance retrieval should use with these embeddings: ``"euclidean"`` or ``"cosine"``."""
         return self.head.metric
 
+    # What the head declares (timm-style capabilities): callers ask the model instead of testing its class.
+
+    @property
+    def aggregation(self) -> str:
+        """How the head combines frames: ``sta`` (per-frame scores and strips, Eq. 4 + Algorithm 1), ``mean``
+        (uniform weights) or ``none`` (frames mixed inside the head: no per-frame terms, no split export)."""
+        return getattr(self.head, "aggregation", "none")
+
+    @property
+    def num_regions(self) -> int:
+        """K: horizontal regions of the per-frame terms (1 without regions)."""
+        return int(getattr(self.head, "num_regions", 1))
+
+    @property
+    def fusion(self) -> bool:
+        """STA: whether the fused feature is ``[selected, weighted]`` (2C) or only ``weighted`` (C)."""
+        return bool(getattr(self.head, "fusion", False))
+
+    @property
+    def has_frame_terms(self) -> bool:
+        """Whether the head splits into per-frame terms + a parameter-free fusion + ``forward_fused``."""
+        return self.aggregation != "none"
+
+    @property
+    def fused_dim(self) -> int:
+        """Width F of the fused feature that ``forward_fused`` takes."""
+        self._need_frame_terms()
+        return int(self.head.fused_dim)
+
+    def capabilities(self) -> dict[str, Any]:
+        """What the model declares, for metadata, export and runtimes."""
+        return {"aggregation": self.aggregation, "num_regions": self.num_regions, "fusion": self.fusion,
+                "metric": self.metric, "embedding_dim": self.embedding_dim, "has_frame_terms": self.has_frame_terms}
+
+    def frame_terms(self, feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame maps ``(B, T, C, h, w)`` -> scores ``(B, T, K)`` and region strips ``(B, T, K, C)``."""
+        self._need_frame_terms()
+        return self.head.frame_terms(feats)
+
+    def forward_fused(self, fused: Tensor) -> Tensor:
+        """Fused ``(B, F)`` (the numpy aggregation of the frame terms) -> embedding ``(B, D)``, eval mode."""
+        self._need_frame_terms()
+        return self.head.forward_fused(fused)
+
+    def _need_frame_terms(self) -> None:
+        if not self.has_frame_terms:
+            name = self.model_config.get("name", type(self.head).__name__)
+            raise ValueError(f"{name}: its {type(self.head).__name__} mixes frames inside the network, so it has no "
+                             "per-frame terms (no split export, no streaming); use the whole-clip graph")
+
     def forward_features(self, frames: Tensor) -> Tensor:
         """``(B, T, 3, H, W)`` raw RGB 0..255 -> per-frame backbone maps ``(B, T, C, h, w)``."""
         if frames.dim() != 5 or frames.shape[2] != 3:

@@ -118,7 +118,7 @@ def test_load_picks_backend_by_suffix_and_explains_mistakes(sta_onnx, sta_checkp
         reid_runtime.load(sta_onnx, backend="torch")
     with pytest.raises(ReidError, match="not found"):
         reid_runtime.load(tmp_path / "missing.onnx")
-    with pytest.raises(ReidError, match="onnxruntime backend only"):
+    with pytest.raises(ReidError, match="torch backend does not take providers"):
         reid_runtime.load(sta_checkpoint, providers=["cpu"])
 
 
@@ -129,3 +129,12 @@ def test_embed_argument_errors(sta_onnx, make_tracklets):
     with pytest.raises(ValueError, match="list"):
         model.embed(make_tracklets([2])[0])
     assert model.embed([]).shape == (0, model.embedding_dim)
+
+
+def test_load_builds_a_registry_name_on_the_backend_that_declares_model_names(tmp_path):
+    model = reid_runtime.load("sta_tiny", input_size=(64, 32))
+    assert model.backend_name == "torch" and model.info.architecture == "sta_tiny" and model.input_size == (64, 32)
+    with pytest.raises(ReidError, match="neither a model file nor a registered model name"):
+        reid_runtime.load("sta_nonexistent")
+    with pytest.raises(ReidError, match="unknown backend 'bogus'"):
+        reid_runtime.load("sta_tiny", backend="bogus")

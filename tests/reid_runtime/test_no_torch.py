@@ -32,8 +32,8 @@ def test_onnx_runtime_paths_do_not_import_torch(sta_split, make_tracklets, tmp_p
         from reid_runtime.cli.search import search
         search.main(["--query", {str(out)!r}, "--gallery", {str(out)!r}, "--out", {str(tmp_path / "r.json")!r}],
                     standalone_mode=False)
-        from reid_runtime.cli.main import COMMANDS, main
-        if "embed" in COMMANDS:
+        from reid_runtime.cli.main import main
+        if True:
             main(["embed", "--model", {str(sta_split)!r}, "--tracklets", {str(crops)!r},
                   "--out", {str(tmp_path / "main.npz")!r}])
         heavy = sorted(m for m in ("torch", "reid_train", "reid_export", "onnx") if m in sys.modules)

@@ -7,7 +7,10 @@ import sys
 
 from click.testing import CliRunner
 
-from reid_runtime.cli.main import COMMANDS, cli
+from reid_runtime.cli.main import cli
+from reid_runtime.plugins import commands
+
+COMMANDS = commands()
 
 
 def test_help_lists_every_command():
@@ -42,3 +45,25 @@ def test_help_and_data_commands_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_layer_registers_its_commands_through_entry_points():
+    owners = {name: spec.target.split(".")[0] for name, spec in COMMANDS.items()}
+    assert owners["train"] == "reid_train" and owners["export"] == "reid_export" and owners["demo"] == "reid_demo"
+    assert {owners[n] for n in ("data", "eval", "embed", "search", "info", "bench")} == {"reid_runtime"}
+
+
+def test_edge_install_lists_what_it_can_run_and_names_the_extra_for_the_rest(run_edge):
+    result = run_edge("--help")
+    assert result.returncode == 0, result.stderr
+    ready, _, missing = result.stdout.partition("Not installed here")
+    for name in ("data", "eval", "embed", "search", "info", "bench"):
+        assert f"  {name} " in ready
+    for name in ("train", "export", "demo"):
+        assert f"  {name} " in missing and f"  {name} " not in ready
+    assert "reid-toolkit[train]" in missing and "reid-toolkit[export]" in missing
+    result = run_edge("train", "--config", "demo")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: 'reid train' needs torch, yaml, which is not installed here; install it with: "
+        "pip install 'reid-toolkit[train]'"]

@@ -1,0 +1,38 @@
+"""What the base package itself registers: its commands, its ``reid bench`` commands and its backends.
+
+Imports nothing heavy; the targets are imported only when a command runs or a backend is used.
+"""
+
+from __future__ import annotations
+
+from reid_runtime.plugins import BackendSpec, CommandSpec, Requirement
+
+_ORT = Requirement(("onnxruntime",), "cpu")
+
+COMMANDS = [
+    CommandSpec("data", "reid_runtime.cli.data:data",
+                "Synthesize datasets in the real layouts and summarize dataset folders."),
+    CommandSpec("eval", "reid_runtime.cli.eval:eval_command",
+                "Evaluate a model on a dataset: CMC / mAP / mINP per sequence length, under a named protocol."),
+    CommandSpec("embed", "reid_runtime.cli.embed:embed",
+                "Embed tracklets (dataset split, tracklet folders, MOT sequence) into an embeddings file."),
+    CommandSpec("search", "reid_runtime.cli.search:search",
+                "Rank a gallery embeddings file for each query (top-k, re-ranking, scores when ids are known)."),
+    CommandSpec("info", "reid_runtime.cli.info:info",
+                "Describe a model file: architecture, input, dynamic axes, verified (B, T), precision, metric."),
+    CommandSpec("bench", "reid_runtime.cli.bench:bench",
+                "Benchmarks: latency / throughput / memory per backend, and what the installed extras add."),
+]
+
+BENCH_COMMANDS = [
+    CommandSpec("latency", "reid_runtime.cli.bench:latency",
+                "Latency, throughput and peak memory of model files per backend and (B, T), side by side."),
+]
+
+BACKENDS = [
+    BackendSpec("onnxruntime", "reid_runtime.backends.onnxruntime_backend:OnnxRuntimeBackend", (".onnx",),
+                "ONNX Runtime (CPU, CUDA or TensorRT execution providers).", requirement=_ORT),
+    BackendSpec("tensorrt", "reid_runtime.backends.tensorrt_backend:TensorRTBackend", (".engine", ".plan"),
+                "Native TensorRT engine with its JSON sidecar (NVIDIA GPU).",
+                requirement=Requirement(("tensorrt",), "tensorrt")),
+]
