@@ -12,9 +12,10 @@ import contextlib
 import io
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import onnx
 import torch
@@ -26,7 +27,7 @@ from reid_runtime.errors import ReidError
 from reid_runtime.io import write_bytes_atomic
 
 if TYPE_CHECKING:
-    from reid_export.verify import VerifyReport
+    from reid_export.verification import VerifyReport
 
 DEFAULT_OPSET = 20
 MIN_OPSET = 18
@@ -40,8 +41,8 @@ class ExportError(ReidError):
 
 
 @dataclass
-class ExportResult:
-    """What an export wrote and how it checked out."""
+class OnnxExport:
+    """What an ONNX export wrote and how it checked out (``reid_export.api.ExportResult`` is the public result)."""
 
     files: list[Path]
     precisions: list[str]  # per file: the head of a split FP16/INT8 export stays fp32
@@ -211,13 +212,14 @@ def finish_export(
     seq_lengths: tuple[int, ...] | None = None,
     batch_sizes: tuple[int, ...] | None = None,
     started: float | None = None,
-) -> ExportResult:
+) -> OnnxExport:
     """Convert FP32 ``graphs`` to ``precision``, stamp the metadata, verify against ``model``, write atomically.
 
     Nothing is written when verification fails; ``verify=False`` writes the graphs with no verified T/B in metadata.
-    INT8 is calibrated on images under ``calib`` and verified on held-out calibration clips (see ``verify.verify``).
+    INT8 is calibrated on images under ``calib`` and verified on held-out calibration clips (see
+    ``verification.verify``).
     """
-    from reid_export import verify as verification
+    from reid_export import verification
     from reid_export.split_export import split_paths
 
     started = time.perf_counter() if started is None else started
@@ -278,31 +280,41 @@ def finish_export(
     for role, graph in graphs.items():
         check_opset_import(graph, opset, f"{precisions[role]} {role} graph")
         write_bytes_atomic(paths[role], graph.SerializeToString())
-    return ExportResult(files=list(paths.values()), precisions=list(precisions.values()),
+    return OnnxExport(files=list(paths.values()), precisions=list(precisions.values()),
                         seconds=time.perf_counter() - started, verification=report, notes=notes)
 
 
-def export_checkpoint(
-    checkpoint: str | Path,
+def export_model(
+    model: nn.Module,
     out: str | Path,
     *,
+    recipe: dict[str, Any] | None = None,
     opset: int = DEFAULT_OPSET,
     simplify_graph: bool = False,
     split: bool = False,
     log: Callable[[str], None] = lambda line: None,
+    started: float | None = None,
     **options: Any,
-) -> ExportResult:
-    """Export a training checkpoint: :func:`export_graphs` then :func:`finish_export` (``options`` go there)."""
+) -> OnnxExport:
+    """Export a built model: :func:`export_graphs` then :func:`finish_export` (``options`` go there)."""
+    check_opset(opset)
+    check_precision(options.get("precision", "fp32"), options.get("calib"))
+    started = time.perf_counter() if started is None else started
+    graphs = export_graphs(model.eval(), opset=opset, split=split, simplify_graph=simplify_graph)
+    log(f"exported the {' and '.join(graphs)} graph{'s' if split else ''} with the dynamo exporter at opset {opset}"
+        + (", simplified with onnxslim" if simplify_graph else ""))
+    return finish_export(model, graphs, out, recipe=recipe, started=started, **options)
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, **options: Any) -> OnnxExport:
+    """Export a training checkpoint with :func:`export_model` (its recipe goes into the metadata)."""
     from reid_train.engine.checkpoint import load_model
 
-    check_opset(opset)
+    check_opset(options.get("opset", DEFAULT_OPSET))
     check_precision(options.get("precision", "fp32"), options.get("calib"))
     started = time.perf_counter()
     model, ckpt = load_model(checkpoint)
-    graphs = export_graphs(model, opset=opset, split=split, simplify_graph=simplify_graph)
-    log(f"exported the {' and '.join(graphs)} graph{'s' if split else ''} with the dynamo exporter at opset {opset}"
-        + (", simplified with onnxslim" if simplify_graph else ""))
-    return finish_export(model, graphs, out, recipe=ckpt.get("config") or {}, started=started, **options)
+    return export_model(model, out, recipe=ckpt.get("config") or {}, started=started, **options)
 
 
 def _opset(graph: onnx.ModelProto) -> int:
@@ -312,7 +324,7 @@ def _opset(graph: onnx.ModelProto) -> int:
 def _runner(graphs: dict[str, onnx.ModelProto], model: nn.Module):
     """An ONNX Runtime callable ``frames (B, T, 3, H, W) -> (B, D)`` over in-memory graphs (full or split)."""
     from reid_export.split_export import SplitRunner
-    from reid_export.verify import FullRunner, ort_session
+    from reid_export.verification import FullRunner, ort_session
 
     if "full" in graphs:
         return FullRunner(ort_session(graphs["full"]))

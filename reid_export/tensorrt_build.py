@@ -2,8 +2,9 @@
 
 Precision comes from the graph: the network is created strongly typed, the only mode TensorRT 11 has (its FP16 /
 INT8 builder flags are gone) and an opt-in flag in 10.x. ``--fp16`` therefore converts an FP32 ONNX with the same
-block list as ``reid export onnx-fp16`` (attention scores, reductions and the head stay FP32), and ``--int8`` builds a
-QDQ graph written by ``reid export onnx-int8`` (implicit INT8 calibration is deprecated since TensorRT 10.1).
+block list as ``reid export --format onnx-fp16`` (attention scores, reductions and the head stay FP32), and ``--int8``
+builds a QDQ graph written by ``--format onnx-int8`` (implicit INT8 calibration is deprecated since TensorRT 10.1).
+``reid_export.api.export(..., format="tensorrt")`` exports that ONNX first when it starts from a checkpoint.
 
 The engine file is a plain serialized engine (trtexec and any TensorRT runtime load it); what a runtime needs to use
 it -- the model metadata, the profiles, versions and GPU -- sits in ``<engine>.json``.
@@ -16,9 +17,10 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import onnx
 
@@ -69,7 +71,8 @@ def engine_precision(info: mf.ModelInfo, *, fp16: bool, int8: bool, source: str 
         raise TensorRTError("choose --fp16 or --int8: an INT8 QDQ graph keeps its non-quantized layers in FP32")
     if int8 and info.precision != "int8":
         raise TensorRTError(f"{source}: --int8 needs a QDQ graph, this one is {info.precision}; export it with "
-                            "`reid export onnx-int8 --calib DIR` (TensorRT 10 deprecates implicit calibration)")
+                            "`reid export --format onnx-int8 --calib DIR`, or build from the checkpoint with --int8 "
+                            "--calib DIR (TensorRT 10 deprecates implicit calibration)")
     if fp16 and info.precision == "int8":
         raise TensorRTError(f"{source}: is an INT8 QDQ graph; build it with --int8, not --fp16")
     return "fp16" if fp16 else info.precision
@@ -103,7 +106,8 @@ def read_sidecar(engine: str | Path) -> dict[str, Any]:
     """The sidecar of ``engine``, checked for its format key."""
     path = sidecar_path(engine)
     if not path.is_file():
-        raise TensorRTError(f"{path}: missing; an engine built by `reid export tensorrt` has its metadata there")
+        raise TensorRTError(f"{path}: missing; an engine built by `reid export --format tensorrt` has its metadata "
+                            "there")
     content = json.loads(path.read_text(encoding="utf-8"))
     if content.get("format") != SIDECAR_FORMAT:
         raise TensorRTError(f"{path}: not a reid-toolkit engine sidecar (format {content.get('format')!r})")
@@ -138,7 +142,7 @@ def build_engine(
     info = read_info(onnx_path)
     if info.role != "full":
         raise TensorRTError(f"{onnx_path}: is a split {info.role} graph; build engines from the full graph "
-                            "(`reid export onnx` without --split)")
+                            "(`reid export --format onnx` without --split)")
     precision = engine_precision(info, fp16=fp16, int8=int8, source=str(onnx_path))
     if not isinstance(profiles, list):
         profiles = parse_profiles(profiles or DEFAULT_PROFILES)

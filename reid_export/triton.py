@@ -11,6 +11,7 @@ a client that wants server-side batching should send tracklets sampled to one fi
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from reid_runtime import model_format as mf
@@ -20,6 +21,17 @@ from reid_runtime.io import write_atomic, write_text_atomic
 
 class TritonError(ReidError):
     """The model cannot be served by Triton as asked."""
+
+
+@dataclass(frozen=True)
+class TritonEntry:
+    """A model folder written into a Triton repository."""
+
+    folder: Path
+    config: Path
+    model_file: Path
+    platform: str
+    precision: str
 
 
 def _string(value: str) -> str:
@@ -74,9 +86,8 @@ instance_group [
 
 
 def write_triton_repo(model: str | Path, repo: str | Path, *, name: str = "reid", max_batch: int = 32,
-                      instances: int = 1, version: int = 1) -> Path:
-    """Copy ``model`` (.onnx or .engine with its sidecar) into a repository entry and write its config; returns
-    the model folder."""
+                      instances: int = 1, version: int = 1) -> TritonEntry:
+    """Copy ``model`` (.onnx or .engine with its sidecar) into a repository entry and write its config."""
     from reid_export.onnx_export import read_info
     from reid_export.tensorrt_build import read_sidecar
     from reid_runtime.tensorrt_profiles import profiles_from_json
@@ -100,11 +111,11 @@ def write_triton_repo(model: str | Path, repo: str | Path, *, name: str = "reid"
         raise TritonError(f"{model}: expected a .onnx file or a .engine/.plan TensorRT engine")
     if info.role != "full":
         raise TritonError(f"{model}: is a split {info.role} graph; Triton serves the full graph "
-                          "(`reid export onnx` without --split)")
+                          "(`reid export --format onnx` without --split)")
     folder = repo / name
     destination = folder / str(version) / target
     with model.open("rb") as source:
         write_atomic(destination, lambda f: shutil.copyfileobj(source, f, 1 << 24))
-    write_text_atomic(folder / "config.pbtxt", config_text(info, name=name, platform=platform, max_batch=max_batch,
-                                                           instances=instances, profile_count=profile_count))
-    return folder
+    config = write_text_atomic(folder / "config.pbtxt", config_text(
+        info, name=name, platform=platform, max_batch=max_batch, instances=instances, profile_count=profile_count))
+    return TritonEntry(folder, config, destination, platform, info.precision)

@@ -71,10 +71,10 @@ class ModelInfo:
         if props.get(f"{PREFIX}format") != FORMAT:
             raise ReidError(
                 f"{source}: not a reid-toolkit export (metadata key '{PREFIX}format' is "
-                f"{props.get(PREFIX + 'format')!r}, expected '{FORMAT}'); export it with `reid export onnx`"
+                f"{props.get(PREFIX + 'format')!r}, expected '{FORMAT}'); export it with `reid export --format onnx`"
             )
         values: dict[str, Any] = {}
-        for name, default in cls.__dataclass_fields__.items():
+        for name in cls.__dataclass_fields__:
             raw = props.get(PREFIX + name)
             if raw is None:
                 continue

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -119,7 +119,7 @@ def _by_name(builtin: list[Any], group: str, kind: type) -> dict[str, Any]:
     return table
 
 
-@lru_cache(maxsize=None)
+@cache
 def commands() -> dict[str, CommandSpec]:
     """Every ``reid`` sub-command: the base's own, then those the installed packages register."""
     from reid_runtime.plugin import COMMANDS
@@ -127,7 +127,7 @@ def commands() -> dict[str, CommandSpec]:
     return _by_name(list(COMMANDS), COMMANDS_GROUP, CommandSpec)
 
 
-@lru_cache(maxsize=None)
+@cache
 def bench_commands() -> dict[str, CommandSpec]:
     """Every ``reid bench`` sub-command."""
     from reid_runtime.plugin import BENCH_COMMANDS
@@ -135,7 +135,7 @@ def bench_commands() -> dict[str, CommandSpec]:
     return _by_name(list(BENCH_COMMANDS), BENCH_GROUP, CommandSpec)
 
 
-@lru_cache(maxsize=None)
+@cache
 def backends() -> dict[str, BackendSpec]:
     """Every inference backend, whether or not its engine is installed here."""
     from reid_runtime.plugin import BACKENDS

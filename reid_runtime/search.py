@@ -83,8 +83,8 @@ def search(
 
 def evaluate(query: Embeddings, gallery: Embeddings, metric: str, *, distmat: np.ndarray | None = None,
              chunk_size: int = 1024) -> dict[str, Any] | None:
-    """R1/R5/R10/mAP/mINP under the standard protocol, in query chunks; None when the pids are unknown (all -1)
-    or no query has a same-identity gallery item in another camera."""
+    """R1/R5/R10/mAP/mINP in percent under the standard protocol, in query chunks; None when the pids are unknown
+    (all -1) or no query has a same-identity gallery item in another camera."""
     if not (query.pids >= 0).any() or not (gallery.pids >= 0).any():
         return None
     cmc_sum, valid_total, aps, inps = np.zeros(10), 0, [], []
@@ -103,10 +103,11 @@ def evaluate(query: Embeddings, gallery: Embeddings, metric: str, *, distmat: np
         inps.append(result["inp"])
     if valid_total == 0:
         return None
-    cmc = cmc_sum / valid_total
+    cmc = 100.0 * cmc_sum / valid_total
     return {
         "R1": float(cmc[0]), "R5": float(cmc[4]), "R10": float(cmc[9]),
-        "mAP": float(np.nanmean(np.concatenate(aps))), "mINP": float(np.nanmean(np.concatenate(inps))),
+        "mAP": 100.0 * float(np.nanmean(np.concatenate(aps))),
+        "mINP": 100.0 * float(np.nanmean(np.concatenate(inps))),
         "num_valid_queries": valid_total, "num_queries": len(query), "protocol": "standard",
     }
 

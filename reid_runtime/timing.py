@@ -1,4 +1,4 @@
-"""A small timing harness: warm-up, enough timed runs, sigma clipping, percentiles. numpy only."""
+"""A small timing harness: warm-up, enough timed runs, sigma clipping, percentiles; and peak memory. numpy only."""
 
 from __future__ import annotations
 
@@ -54,3 +54,27 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's resident-memory high-water mark (Linux ``clear_refs``); False where that is not possible,
+    and :func:`current_peak_rss_mb` then reads the peak of the whole process so far."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def current_peak_rss_mb() -> float:
+    """The resident-memory high-water mark since the last :func:`reset_peak_rss` (``VmHWM``), in MiB; the process
+    peak from ``getrusage`` where ``/proc`` is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()

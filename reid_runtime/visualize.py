@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from reid_runtime.data.frames import load_frame
+from reid_runtime.data.frames import load_clip, load_frame
 from reid_runtime.data.sampling import sample_test_clips
 from reid_runtime.data.tracklet import Tracklet
 from reid_runtime.io import write_atomic
@@ -288,3 +289,36 @@ def attention_overlay_image(
         draw.text((PAD, y), line, fill=TEXT, font=font)
         y += LINE
     return image
+
+
+def save_attention_overlays(
+    out_dir: str | Path,
+    model: Any,
+    queries: list[Tracklet],
+    indices: Sequence[int],
+    frames_per_clip: int = 8,
+) -> list[Path]:
+    """Write :func:`attention_overlay_image` of one evenly sampled clip of each query at ``indices`` as PNGs.
+
+    ``model`` is a loaded ``ReidModel`` whose backend has per-frame terms (``backend.has_frame_terms``: an STA
+    checkpoint or a split STA export); its un-normalised region scores are normalised over the clip's frames.
+    Files are named ``attention_q<index>_pid<pid>_c<camera>.png`` and written atomically.
+    """
+    backend = model.backend
+    if not backend.has_frame_terms:
+        raise ValueError(backend.frame_terms_missing())
+    frames_per_clip = _check_positive(frames_per_clip, "frames_per_clip")
+    out_dir = Path(out_dir)
+    paths = []
+    for index in indices:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(queries):
+            raise ValueError(f"query index {index!r} is out of range; expected 0..{len(queries) - 1}")
+        tracklet = queries[index]
+        picked = sample_test_clips(len(tracklet), frames_per_clip, "evenly")[0]
+        frames = load_clip([tracklet.frames[i] for i in picked], model.input_size)
+        scores, _ = backend.run_backbone(frames.transpose(0, 3, 1, 2).astype(np.float32))
+        scores = scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-12)
+        image = attention_overlay_image(frames, scores)
+        name = f"attention_q{int(index)}_pid{tracklet.pid}_c{tracklet.camid}.png"
+        paths.append(write_atomic(out_dir / name, lambda f, image=image: image.save(f, format="PNG")))
+    return paths

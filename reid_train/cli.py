@@ -1,52 +1,55 @@
-"""``reid train``: train a recipe (imports torch only when the command runs)."""
+"""``reid train``: a thin command over :func:`reid_train.engine.run.train` (imports torch only when it runs)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from reid_runtime.cli import options
 
 
 @click.command()
 @click.option("--config", "recipe", required=True,
               help="Recipe name (sta_mars, sta_dukev, asta_aitl_mars, tp_mars, demo) or a YAML file.")
-@click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Dataset root in its real layout (sets data.root).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run folder (default runs/<recipe>).")
+@options.data_root_option(help="Dataset root in its real layout (sets data.root).")
+@options.out_option("Run folder: last.pt, best.pt, metrics.jsonl, config.json.", required=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set optim.epochs=20 --set data.p=8 (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue from <out>/last.pt (same result as an uninterrupted run).")
-@click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl).")
-def train(recipe: str, data_root: Path | None, out: Path | None, overrides: tuple[str, ...], resume: bool,
-          no_progress: bool) -> None:
+@options.progress_option()
+@options.json_option()
+def train(recipe: str, data_root: Path, out: Path, overrides: tuple[str, ...], resume: bool, progress: bool | None,
+          as_json: bool) -> None:
     """Train STA, TP or ASTA+AITL with PK batches; checkpoints every epoch, Ctrl-C saves and stops.
 
     \b
     Examples:
       reid train --config demo --data-root data/synth_mars --out runs/demo
-      reid train --config sta_mars --data-root /data/mars --set model.pretrained=resnet50-0676ba61.pth
+      reid train --config sta_mars --data-root /data/mars --out runs/sta_mars --set model.pretrained=resnet50.pth
       reid train --config sta_mars --data-root /data/mars --out runs/sta_mars --resume
-      torchrun --nproc_per_node 2 -m reid_runtime.cli.main train --config sta_mars --data-root /data/mars
+      torchrun --nproc_per_node 2 -m reid_runtime.cli.main train --config sta_mars --data-root /data/mars \\
+          --out runs/sta_mars
     """
-    from reid_train.engine.config import load_config, resolve_recipe
-    from reid_train.engine.trainer import Trainer
+    from reid_train.engine.run import train as run_training
 
-    settings = list(overrides)
-    if data_root is not None:
-        settings.append(f"data.root={data_root}")
-    config = load_config(recipe, settings)
-    out = out or Path("runs") / resolve_recipe(recipe).stem
-    trainer = Trainer(config, out, resume=resume, progress=not no_progress)
-    try:
-        result = trainer.fit()
-    finally:
-        trainer.close()
-    if "interrupted" in result:
-        click.echo(f"Interrupted ({result['interrupted']}) at epoch {result['epoch'] + 1}, step {result['step']}; "
-                   f"saved {result['checkpoint']}. Continue with the same command plus --resume.")
+    echo = options.make_echo(as_json)
+    result = run_training(recipe, data_root, out, overrides=overrides, resume=resume,
+                          progress=options.show_progress(progress), log=echo)
+    if not result.is_main:
+        return
+    if result.interrupted:
+        click.echo(f"Interrupted ({result.interrupted}) after {result.epochs} epochs, {result.iterations} "
+                   f"iterations; saved {result.last}. Continue with the same command plus --resume.", err=True)
+        if as_json:
+            options.echo_json(result.to_dict())
         raise SystemExit(130)
-    if trainer.is_main:
-        click.echo(json.dumps(result, indent=2))
-        click.echo(f"Run folder: {out} (last.pt, best.pt, metrics.jsonl)")
+    if as_json:
+        options.echo_json(result.to_dict())
+        return
+    final = result.final
+    scores = ", ".join(f"{key} {final[key]:.1f}" for key in ("R1", "R5", "mAP", "mINP") if key in final)
+    echo(f"Trained {result.model}: {result.epochs_run} epochs, {result.iterations} iterations in "
+         f"{result.seconds:.0f} s; final {scores}"
+         + (f"; best mAP {result.best_map:.1f}" if result.best_map is not None else ""))
+    echo(f"Run folder: {result.out} (last.pt, best.pt, metrics.jsonl, config.json)")

@@ -1,4 +1,5 @@
-"""Benchmarks: MACs per clip (``flops``), latency and throughput per backend (``latency``), the measured matrix-multiply
-peak (``peak``), the export-format table (``format_table``), plots (``plots``) and the ``reid bench`` commands
-(``cli``). Importing this package imports no torch.
+"""The benchmarks that need torch: MACs per clip (``flops``), the export-format table (``formats``) and the
+mixed-length workload (``mixed``), as ``reid bench flops | formats | mixed`` (``cli``). Latency, the machine
+description, result writing and plots are the runtime's (:mod:`reid_runtime.bench`). Importing this package imports
+no torch.
 """

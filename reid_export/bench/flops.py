@@ -26,6 +26,7 @@ The ONNX cross-check recounts Conv / Gemm / MatMul from the exported graph's inf
 from __future__ import annotations
 
 import copy
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -56,7 +57,16 @@ _REDUCTIONS = {
     aten.linalg_vector_norm, aten.norm, aten.avg_pool2d, aten.max_pool2d_with_indices, aten.max_pool2d,
     aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d,
 }
-MARS_TRAIN_IDS = 625  # classifier width of models built from a name (it runs in the eval graph of TP / ASTA)
+
+
+# Published costs of the same models: (model, (H, W), T) -> (label, GMACs, MARS mAP).
+PUBLISHED_SOURCE = "AITL (Chen et al. 2020) Fig. 8"
+PUBLISHED = {
+    ("sta_resnet50", (256, 128), 4): ("STA (N=4)", 16.0, 80.8),
+    ("sta_resnet50", (256, 128), 6): ("STA (N=6)", 24.0, 81.0),
+    ("sta_resnet50", (256, 128), 8): ("STA (N=8)", 32.0, 81.2),
+    ("asta_resnet50", (256, 128), 4): ("AITL/ASTA (T=4)", 20.7, 84.4),
+}
 
 
 @dataclass
@@ -194,35 +204,20 @@ def count_macs(model: nn.Module, seq_len: int, batch: int = 1) -> MacsCount:
     )
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"256x128"`` -> ``(256, 128)`` (height x width)."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must be HxW like 256x128, got {text!r}") from None
-    return height, width
-
-
-def build_model(spec: str | Path, input_size: tuple[int, int] | None = None, *,
-                num_classes: int = MARS_TRAIN_IDS) -> nn.Module:
-    """A registered model name (random init, e.g. ``sta_resnet50``) or a checkpoint path, on the CPU in eval mode.
-
-    ``input_size`` applies to names; a checkpoint keeps the size it was trained at.
-    """
+def build_model(spec: str | Path, input_size: tuple[int, int] | None = None) -> nn.Module:
+    """A registered model name (untrained, seed 0, e.g. ``sta_resnet50``) or a checkpoint path, on the CPU in eval
+    mode. ``input_size`` applies to names; a checkpoint keeps the size it was trained at."""
+    from reid_train.backends.torch_backend import MARS_TRAIN_IDS, build_named_model
     from reid_train.engine.checkpoint import load_model
-    from reid_train.models import create_model, list_models
 
     path = Path(spec)
-    if path.suffix in (".pt", ".pth") or path.is_file():
-        model, _ = load_model(path)
+    if path.suffix.lower() in (".pt", ".pth") or path.is_file():
+        model, _ = load_model(path, map_location="cpu")
         if input_size is not None and tuple(model.input_size) != tuple(input_size):
             raise ReidError(f"{path}: the checkpoint's model takes {model.input_size[0]}x{model.input_size[1]} "
                             f"frames; --size applies to model names only")
-        return model
-    if str(spec) not in list_models():
-        raise ReidError(f"{spec}: neither a checkpoint file nor a model name ({', '.join(list_models())})")
-    kwargs = {} if input_size is None else {"input_size": tuple(input_size)}
-    return create_model(str(spec), num_classes=num_classes, **kwargs).eval()
+        return model.eval()
+    return build_named_model(str(spec), input_size, num_classes=MARS_TRAIN_IDS)
 
 
 @dataclass
@@ -312,8 +307,6 @@ def flops_rows(spec: str | Path, seq_lens: Iterable[int], input_size: tuple[int,
                onnx_check: bool = True, log: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
     """One row per T for a model name or checkpoint: backbone / head / attention / total MACs per clip and per frame,
     and, with ``onnx_check``, the ONNX Conv/Gemm/MatMul recount at B=1 and its relative difference."""
-    import time
-
     model = build_model(spec, input_size)
     seq_lens = list(seq_lens)
     checks: dict[int, dict[str, float]] = {}
@@ -329,20 +322,92 @@ def flops_rows(spec: str | Path, seq_lens: Iterable[int], input_size: tuple[int,
         if seq in checks:
             row["onnx_conv_matmul"] = checks[seq]["onnx"]
             row["onnx_rel_diff"] = checks[seq]["rel_diff"]
+        published = PUBLISHED.get((count.model, tuple(count.input_size), seq))
+        if published:
+            row["published"] = {"source": PUBLISHED_SOURCE, "label": published[0], "gmacs": published[1],
+                                "mAP": published[2]}
         rows.append(row)
     return rows
 
 
-def flops_text(rows: list[dict[str, Any]]) -> str:
-    """Terminal table of :func:`flops_rows` rows, in GMACs (MACs, not FLOPs)."""
-    head = (f"{'model':<15}{'size':>9}{'T':>4}{'backbone':>10}{'/frame':>8}{'head':>8}{'attn MMACs':>12}"
-            f"{'total':>9}{'/frame':>8}{'ONNX diff':>11}")
-    lines = ["GMACs per clip (multiply-accumulates; FLOPs = 2 x MACs)", head, "-" * len(head)]
-    for r in rows:
-        diff = f"{100 * r['onnx_rel_diff']:+.3f}%" if "onnx_rel_diff" in r else "-"
-        size = "x".join(str(v) for v in r["input_size"])
-        seq = r["seq_len"]
-        lines.append(f"{r['model']:<15}{size:>9}{seq:>4}{r['backbone'] / 1e9:>10.3f}{r['backbone'] / seq / 1e9:>8.3f}"
-                     f"{r['head'] / 1e9:>8.3f}{r['attention'] / 1e6:>12.3f}{r['total'] / 1e9:>9.3f}"
-                     f"{r['per_frame'] / 1e9:>8.3f}{diff:>11}")
-    return "\n".join(lines)
+@dataclass
+class FlopsReport:
+    """MACs per clip of one or more models at several T (``reid bench flops``)."""
+
+    rows: list[dict[str, Any]]
+    machine: dict[str, Any]
+    onnx_check: bool
+    notes: list[str] = field(default_factory=list)
+    command: str = ""
+    title: str = "MACs per clip"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"units": "MACs per clip (B=1); FLOPs = 2 x MACs", "onnx_check": self.onnx_check, "rows": self.rows,
+                "published": self.published(), "notes": self.notes}
+
+    def published(self) -> list[dict[str, Any]]:
+        """Our count next to each published figure of the same model, T and frame size (for the picture)."""
+        return [{**r["published"], "ours_gmacs": r["total"] / 1e9, "model": r["model"], "seq_len": r["seq_len"]}
+                for r in self.rows if "published" in r]
+
+    def table(self) -> str:
+        """Terminal table in GMACs (MACs, not FLOPs)."""
+        head = (f"{'model':<15}{'size':>9}{'T':>4}{'backbone':>10}{'/frame':>8}{'head':>8}{'attn MMACs':>12}"
+                f"{'total':>9}{'/frame':>8}{'ONNX diff':>11}")
+        lines = ["GMACs per clip (multiply-accumulates; FLOPs = 2 x MACs)", head, "-" * len(head)]
+        for r in self.rows:
+            diff = f"{100 * r['onnx_rel_diff']:+.3f}%" if "onnx_rel_diff" in r else "-"
+            size = "x".join(str(v) for v in r["input_size"])
+            seq = r["seq_len"]
+            lines.append(f"{r['model']:<15}{size:>9}{seq:>4}{r['backbone'] / 1e9:>10.3f}"
+                         f"{r['backbone'] / seq / 1e9:>8.3f}{r['head'] / 1e9:>8.3f}{r['attention'] / 1e6:>12.3f}"
+                         f"{r['total'] / 1e9:>9.3f}{r['per_frame'] / 1e9:>8.3f}{diff:>11}")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        lines = ["GMACs = 10^9 multiply-accumulates per clip of T frames (the papers' \"GFLOPs\"; FLOPs = 2 x MACs), "
+                 "B = 1.", "",
+                 "| model | HxW | T | backbone | backbone / frame | head | of which attention (MMACs) | total | "
+                 "total / frame | published | ours vs published | ONNX recount vs torch |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            published = r.get("published")
+            paper = f"{published['gmacs']:.1f} ({published['label']})" if published else "-"
+            diff = f"{100 * (r['total'] / 1e9 - published['gmacs']) / published['gmacs']:+.1f}%" if published else "-"
+            onnx = f"{100 * r['onnx_rel_diff']:+.3f}%" if "onnx_rel_diff" in r else "-"
+            size = "x".join(str(v) for v in r["input_size"])
+            lines.append(f"| {r['model']} | {size} | {r['seq_len']} | {r['backbone'] / 1e9:.3f} | "
+                         f"{r['backbone'] / r['seq_len'] / 1e9:.3f} | {r['head'] / 1e9:.3f} | "
+                         f"{r['attention'] / 1e6:.2f} | {r['total'] / 1e9:.3f} | {r['per_frame'] / 1e9:.3f} | "
+                         f"{paper} | {diff} | {onnx} |")
+        return "\n".join(lines)
+
+
+NOTES = [
+    "Backbone = its convolutions (and any linear layer) only, as in the published ResNet-50 figures; BatchNorm, ReLU, "
+    "residual adds, pooling and the pixel normalisation are excluded and reported apart (JSON: backbone_other).",
+    "Convolutions and matrix products: torch.utils.flop_counter.FlopCounterMode, halved. Elementwise and reduction "
+    "ops of the head (STA's pow/sum/div, argmax, weighted sums; ASTA's sigmoid and re-weighting): a second op "
+    "counter, one MAC-equivalent per output element (elementwise) or per input element (reduction); gather / cat / "
+    "views count zero. 'Attention' = attention modules plus the parameter-free code of the head.",
+    "Models built from a name carry a 625-identity classifier (MARS); TP and ASTA run it in the eager eval graph but "
+    "the ONNX exporter drops the unused output, which is their ONNX recount difference.",
+]
+ONNX_NOTE = ("ONNX recount: Conv / Gemm / MatMul MACs from onnx.shape_inference (data propagation on) over the "
+             "dynamo export with the input fixed to (1, T, 3, H, W).")
+
+
+def count_flops(models: Iterable[str | Path], seq_lens: Iterable[int], input_size: tuple[int, int] | None = None,
+                onnx_check: bool = True, log: Callable[[str], None] = lambda line: None) -> FlopsReport:
+    """:func:`flops_rows` of every model, as a report (``reid bench flops``)."""
+    from reid_runtime.bench.machine import describe_machine
+
+    machine = describe_machine()
+    seq_lens = list(seq_lens)
+    if not seq_lens or min(seq_lens) < 1:
+        raise ReidError(f"sequence lengths must be positive integers, got {seq_lens}")
+    rows = [row for spec in models for row in flops_rows(spec, seq_lens, input_size, onnx_check, log)]
+    notes = NOTES + ([ONNX_NOTE] if onnx_check else [])
+    if any("published" in r for r in rows):
+        notes.append(f"Published: {PUBLISHED_SOURCE} (ResNet-50, 256x128, MARS), read off the figure.")
+    return FlopsReport(rows, machine, onnx_check, notes)

@@ -53,7 +53,7 @@ class Backend(ABC):
         return (
             f"{self.path}: {self.info.architecture} loaded with the {self.name} backend has no per-frame terms "
             f"(aggregation {self.info.aggregation!r}); streaming and split batching need a split export "
-            "(backbone + head graphs, `reid export onnx --split`) of an STA or TP model"
+            "(backbone + head graphs, `reid export --format onnx --split`) of an STA or TP model"
         )
 
     @abstractmethod

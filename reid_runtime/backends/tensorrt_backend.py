@@ -1,6 +1,6 @@
 """Native TensorRT backend (TensorRT 10+ API): a plain ``.engine`` plus its ``<engine>.json`` sidecar.
 
-The sidecar (written by ``reid export tensorrt``) holds the model metadata and the engine's optimization profiles,
+The sidecar (written by ``reid export --format tensorrt``) holds the model metadata and the engine's optimization profiles,
 buckets over the sequence length. Each request ``(B, T)`` goes to the profile whose T bucket holds T and is split
 into chunks of at most that profile's max batch (``tensorrt_profiles.plan_batches``). Each profile gets its own
 execution context, made on first use (``set_optimization_profile_async``); inputs are bound with
@@ -35,7 +35,7 @@ def read_sidecar(engine: str | Path) -> tuple[ModelInfo, list[Profile]]:
     """The model metadata and optimization profiles recorded beside ``engine``."""
     path = sidecar_path(engine)
     if not path.is_file():
-        raise ReidError(f"{path}: missing; a TensorRT engine needs the sidecar `reid export tensorrt` writes beside it")
+        raise ReidError(f"{path}: missing; a TensorRT engine needs the sidecar `reid export --format tensorrt` writes beside it")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -95,7 +95,7 @@ class TensorRTBackend(Backend):
         self.engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise ReidError(f"{self.path}: TensorRT cannot deserialize it (built by another TensorRT version or for "
-                            "another GPU? engines are tied to both; rebuild with `reid export tensorrt`)")
+                            "another GPU? engines are tied to both; rebuild with `reid export --format tensorrt`)")
         if self.engine.num_optimization_profiles != len(self.profiles):
             raise ReidError(f"{self.path}: the engine has {self.engine.num_optimization_profiles} optimization "
                             f"profiles but its sidecar lists {len(self.profiles)}; they do not belong together")

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from reid_runtime.cli import options
+
 LAYOUTS = ("mars", "dukev")
-DATASET_NAMES = ("mars", "dukev", "ilidsvid", "prid")
-PROTOCOLS = ("standard", "with-query", "official")
-
-
-def parse_size(value: str) -> tuple[int, int]:
-    """'256x128' -> (256, 128)."""
-    try:
-        h, w = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not HxW, e.g. 256x128") from None
-    if h < 16 or w < 8:
-        raise click.BadParameter(f"'{value}': frames must be at least 16x8 pixels")
-    return h, w
 
 
 @click.group()
@@ -30,13 +18,13 @@ def data() -> None:
 
 @data.command()
 @click.option("--layout", type=click.Choice(LAYOUTS), required=True, help="On-disk layout to write.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Dataset root to create.")
+@options.out_option("Dataset root to create.", required=True)
 @click.option("--ids", type=click.IntRange(min=2), default=40, show_default=True,
               help="Identities in train and in test, each.")
 @click.option("--cameras", type=click.IntRange(min=2), default=None, help="Cameras (default: 6 for mars, 8 for dukev).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", default="128x64", show_default=True, help="Frame size HxW (the real datasets use 256x128).")
-def synth(layout: str, out: Path, ids: int, cameras: int | None, seed: int, size: str) -> None:
+@options.size_option("128x64", help="Frame size HxW (the real datasets use 256x128).")
+def synth(layout: str, out: Path, ids: int, cameras: int | None, seed: int, size: tuple[int, int]) -> None:
     """Write a synthetic dataset that the real readers cannot tell from the real thing.
 
     Person-like figures whose look follows the ID-relevant attributes, with per-frame walk cycles, per-camera light
@@ -49,33 +37,31 @@ def synth(layout: str, out: Path, ids: int, cameras: int | None, seed: int, size
     """
     from reid_runtime.data.synth import SynthConfig, synthesize
 
-    config = SynthConfig(layout=layout, ids=ids, cameras=cameras, seed=seed, size=parse_size(size))
+    config = SynthConfig(layout=layout, ids=ids, cameras=cameras, seed=seed, size=size)
     report = synthesize(config, out)
-    click.echo(json.dumps(report, indent=2))
+    options.echo_json(report)
     click.echo(f"Wrote {layout} layout to {out}")
 
 
 @data.command()
-@click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
-@click.option("--data-root", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default="standard", show_default=True,
-              help="MARS gallery protocol: standard = test - query, with-query = + query, official = whole test set.")
-@click.option("--split-id", type=click.IntRange(0, 9), default=0, show_default=True, help="iLIDS-VID / PRID2011 split.")
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the summary rows as JSON.")
-def summary(dataset: str, data_root: Path, protocol: str, split_id: int, json_out: Path | None) -> None:
+@options.dataset_option()
+@options.data_root_option()
+@options.protocol_option()
+@options.split_id_option()
+@options.json_option()
+def summary(dataset: str, data_root: Path, protocol: str, split_id: int, as_json: bool) -> None:
     """Read a dataset folder with its real reader and print a summary table per split.
 
     \b
     Examples:
       reid data summary --dataset mars --data-root /data/mars
-      reid data summary --dataset mars --data-root /data/mars --protocol with-query
+      reid data summary --dataset mars --data-root /data/mars --protocol with-query --json
     """
     from reid_runtime.data.registry import load_dataset
     from reid_runtime.data.summary import format_summary, summarize
-    from reid_runtime.io import write_json_atomic
 
     splits = load_dataset(dataset, data_root, protocol=protocol, split_id=split_id)
-    click.echo(format_summary(splits))
-    if json_out is not None:
-        write_json_atomic(json_out, {"dataset": dataset, "protocol": splits.protocol, "splits": summarize(splits)})
+    options.make_echo(as_json)(format_summary(splits))
+    if as_json:
+        options.echo_json({"dataset": dataset, "root": str(splits.root), "protocol": splits.protocol,
+                           "split_id": split_id, "splits": summarize(splits), "notes": list(splits.notes)})

@@ -2,7 +2,7 @@
 
 | concept | option | type |
 |---|---|---|
-| the model | ``--model`` | a checkpoint, an exported model (``.onnx``, ``.engine``) or a registry name (``sta_resnet50``) |
+| the model | ``--model`` | a checkpoint, an exported model (``.onnx``, ``.engine``), a registry name |
 | clip lengths T | ``--seq-lens`` | comma-separated positive ints; commands that use one T take one value |
 | batch sizes B | ``--batch-sizes`` | comma-separated positive ints; commands that use one B take one value |
 | where results go | ``--out`` | a folder or a file, as the command says |
@@ -130,10 +130,14 @@ def batch_sizes_option(default: str | None = "1", *, single: bool = False,
                         show_default=default is not None, help=text)
 
 
-def out_option(help: str, *, file: bool = False, required: bool = False, default: Any = None) -> Callable[[F], F]:
-    kind = click.Path(dir_okay=False, path_type=Path) if file else click.Path(file_okay=False, path_type=Path)
-    return click.option("--out", "out", type=kind, required=required, default=default,
-                        show_default=default is not None, help=help)
+def out_option(help: str, *, file: bool | None = False, required: bool = False,
+               default: Any = None) -> Callable[[F], F]:
+    """``--out``: a file (``file=True``), a folder (``False``) or either, as the command's choice says (``None``)."""
+    kind = (click.Path(path_type=Path) if file is None else click.Path(dir_okay=False, path_type=Path) if file
+            else click.Path(file_okay=False, path_type=Path))
+    # click 8.3 counts an explicit default=None as a value: pass a default only when there is one
+    return click.option("--out", "out", type=kind, required=required, show_default=default is not None, help=help,
+                        **({} if default is None else {"default": default}))
 
 
 def data_root_option(*, required: bool = True, help: str = "Dataset folder.") -> Callable[[F], F]:
@@ -142,7 +146,8 @@ def data_root_option(*, required: bool = True, help: str = "Dataset folder.") ->
 
 def dataset_option(*, required: bool = True, default: str | None = None) -> Callable[[F], F]:
     return click.option("--dataset", "dataset", type=click.Choice(DATASET_NAMES), required=required and default is None,
-                        default=default, show_default=default is not None, help="Dataset at --data-root.")
+                        show_default=default is not None, help="Dataset at --data-root.",
+                        **({} if default is None else {"default": default}))
 
 
 def protocol_option() -> Callable[[F], F]:
@@ -179,6 +184,63 @@ def backend_choices() -> list[str]:
 def backend_option() -> Callable[[F], F]:
     return click.option("--backend", "backend", type=click.Choice(backend_choices()), default="auto",
                         show_default=True, help="Inference engine; auto picks it from the model file.")
+
+
+class NameListType(click.ParamType):
+    """``"a,b"`` -> ``("a", "b")``: comma-separated names, each one of ``choices()`` (a closed set, like
+    ``click.Choice``, read when the value is converted so plugin registries stay lazy)."""
+
+    name = "NAMES"
+
+    def __init__(self, choices: Callable[[], list[str]]) -> None:
+        self.choices = choices
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        items = tuple(dict.fromkeys(v.strip() for v in str(value).split(",") if v.strip()))
+        valid = self.choices()
+        unknown = [item for item in items if item not in valid]
+        if unknown or not items:
+            self.fail(f"{', '.join(map(repr, unknown)) or repr(value)}: expected comma-separated names among "
+                      f"{', '.join(valid)}", param, ctx)
+        return items
+
+
+def backends_option(default: str = "auto") -> Callable[[F], F]:
+    return click.option("--backends", "backends", type=NameListType(backend_choices), default=default,
+                        show_default=True,
+                        help="Inference engines, comma-separated, each timed side by side: auto (the one the model "
+                             "file needs) or registered backends, e.g. onnxruntime,torch.")
+
+
+def command_line(ctx: click.Context) -> str:
+    """The ``reid ...`` command line that reproduces this run, every option spelled out (stored with results)."""
+    import shlex
+
+    path = ctx.command_path if ctx.command_path.startswith("reid") else f"reid {ctx.command_path}"
+    parts = [path]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if not isinstance(param, click.Option) or value is None or value == () or param.hidden:
+            if isinstance(param, click.Argument) and value not in (None, ()):
+                parts += [shlex.quote(str(v)) for v in (value if isinstance(value, tuple) else (value,))]
+            continue
+        if param.is_flag:
+            flag = param.opts[0] if value else (param.secondary_opts[0] if param.secondary_opts else None)
+            if flag:
+                parts.append(flag)
+            continue
+        values = value if param.multiple else (value,)
+        for item in values:
+            if isinstance(param.type, SizeType) and isinstance(item, tuple):
+                text = "x".join(str(v) for v in item)
+            elif isinstance(item, tuple):
+                text = ",".join(str(v) for v in item)
+            else:
+                text = str(item)
+            parts.append(f"{param.opts[0]} {shlex.quote(text)}")
+    return " ".join(parts)
 
 
 def progress_option() -> Callable[[F], F]:

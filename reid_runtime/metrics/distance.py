@@ -43,9 +43,10 @@ def pairwise_distance(
     """Distance matrix of shape ``(len(a), len(b))`` as float32, smaller = more similar.
 
     ``euclidean``: ``sqrt(max(||a||^2 + ||b||^2 - 2 a.b, 0))`` on both sets shifted by the mean of ``b``, or the
-    value before the square root with ``squared=True``. ``cosine``: ``1 - cos(a, b)`` in ``[0, 2]``; a zero vector has cosine 0 to everything
-    (distance 1). Rows of ``a`` are processed ``chunk_size`` at a time, so besides the output only a
-    ``(chunk_size, len(b))`` temporary is held. Arithmetic runs in float64 when an input is float64, else float32.
+    value before the square root with ``squared=True``. ``cosine``: ``1 - cos(a, b)`` in ``[0, 2]``; a zero vector
+    has cosine 0 to everything (distance 1). Rows of ``a`` are processed ``chunk_size`` at a time, so besides the
+    output only a ``(chunk_size, len(b))`` temporary is held.
+    Arithmetic runs in float64 when an input is float64, else float32.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")

@@ -110,10 +110,13 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), yaml.safe_load(raw)
 
 
-def load_config(recipe: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
-    """Defaults <- recipe YAML <- ``key=value`` overrides, validated against the default keys."""
+def load_config(recipe: str | Path | dict | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """Defaults <- recipe (a name, a YAML file or the same mapping as a dict) <- ``key=value`` overrides, validated
+    against the default keys."""
     config = copy.deepcopy(DEFAULTS)
-    if recipe is not None:
+    if isinstance(recipe, dict):
+        config = _deep_merge(config, {k: v for k, v in recipe.items() if k != "description"})
+    elif recipe is not None:
         path = resolve_recipe(recipe)
         try:
             loaded = yaml.safe_load(path.read_text()) or {}

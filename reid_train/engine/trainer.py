@@ -150,7 +150,7 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     # ---- the loop -----------------------------------------------------------------------------------------
-    def _handle_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+    def _handle_signal(self, signum, frame) -> None:
         self._stop_signal = signal.Signals(signum).name
 
     def _epoch_loader(self, epoch: int, skip_batches: int) -> DataLoader:

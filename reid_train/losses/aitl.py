@@ -47,7 +47,8 @@ class AITLLoss(nn.Module):
        (B, A) vector (predicted probabilities, or a one-hot) or integer (B, n_attr) labels, which are turned into the
        concatenated one-hot of ``attribute_classes``; then AD = 1 - (matching attributes) / n_attr. AD only selects
        indices: no gradient flows through the attributes.
-    3. Eq. 3 writes ``FD(g(...))`` for FN/FP and ``i != a`` under the last argmin: read as ``FD(f(...))`` and ``j != a``.
+    3. Eq. 3 writes ``FD(g(...))`` for FN/FP and ``i != a`` under the last argmin: read as ``FD(f(...))`` and
+       ``j != a``.
        Eq. 2 labels both terms "attribute positive": the first is the attribute negative (AN).
     4. Eq. 2 has no margin: the intra-class hinge has none. The inter-class margin is the usual 0.3 (the AITL paper does
        not give one; STA recommends 0.3).

@@ -40,7 +40,8 @@ class BatchHardTripletLoss(nn.Module):
     - Anchors without a positive (a singleton identity) or without a negative (single-identity batch) are left out of
       the mean; a batch where every anchor is left out gives 0 (with a graph, so ``backward()`` still works).
     - ``metric="cosine"`` uses ``D = 1 - cos``; ``"euclidean"`` the (non-squared) L2 distance.
-    - ``soft=True`` replaces the hinge by ``softplus(d_ap - d_an)`` (Hermans et al.'s soft margin); ``margin`` is unused.
+    - ``soft=True`` replaces the hinge by ``softplus(d_ap - d_an)`` (Hermans et al.'s soft margin); ``margin`` is
+      unused.
     """
 
     def __init__(self, margin: float = 0.3, metric: str = "euclidean", soft: bool = False) -> None:

@@ -4,9 +4,9 @@ Three streams share the backbone map ``f`` ``(B, T, C, h, w)``:
 
 - two attribute streams, ID-irrelevant (schema group 0: action, view, occlusion, ...) and ID-relevant (group 1:
   clothes colours, bag, gender, ...). Each applies a size-preserving convolution (1x1 conv + BN + ReLU), then the
-  spatio-temporal attention module of section 4.2, giving a ``T x h x w`` attention ``a`` in (0, 1). The stream's feature
-  re-weighted by ``a`` is average-pooled over space then time to C channels, and a linear classifier predicts the
-  concatenated one-hot targets of the group (MARS: 25 and 41 outputs).
+  spatio-temporal attention module of section 4.2, giving a ``T x h x w`` attention ``a`` in (0, 1). The stream's
+  feature re-weighted by ``a`` is average-pooled over space then time to C channels, and a linear classifier
+  predicts the concatenated one-hot targets of the group (MARS: 25 and 41 outputs).
 - the Re-ID stream: ``f``, ``f * a_irrelevant`` and ``f * a_relevant`` are concatenated on channels (3C = 6144 for
   ResNet-50) and pooled the same way; a BNNeck and the ID classifier follow.
 

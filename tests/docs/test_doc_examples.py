@@ -1,11 +1,10 @@
-"""Every runnable example of docs/*.md and README.md runs and succeeds.
+"""Every runnable example of README.md and docs/*.md runs, in order, exactly as a reader would paste it.
 
 An example is runnable when a fenced block whose info string is ``bash`` or ``python`` sits on the line right after
-``<!-- run -->``. Each example runs in a fresh copy of a workspace built once per session with the library:
-
-- ``data/synth_mars``: a synthetic MARS-layout dataset (8 + 8 identities, 128x64, with the attribute CSV);
-- ``runs/demo/last.pt``: a checkpoint of the ``demo`` recipe trained for one step;
-- ``sta.onnx`` (full graph) and ``sta_split.backbone.onnx`` + ``sta_split.head.onnx`` (split) exported from it.
+``<!-- run -->``. The examples of one document run one after the other in ONE empty folder, with nothing prepared
+beforehand: a document stands on its own, so whatever a later example uses (a dataset, a checkpoint, an export), an
+earlier example of the same document made. README.md takes a newcomer through the whole job this way: synth ->
+train -> eval -> export -> info -> embed -> search -> bench.
 
 Bash blocks run with ``set -euo pipefail`` and the virtual environment's ``bin`` first on PATH (so ``reid`` and
 ``python`` are the toolkit's); python blocks run in a subprocess of this interpreter.
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -79,29 +77,6 @@ def collect() -> tuple[list[Example], list[str]]:
 EXAMPLES, PROBLEMS = collect()
 
 
-@pytest.fixture(scope="session")
-def workspace(tmp_path_factory) -> Path:
-    """The files the examples use (see the module docstring), built with the library."""
-    from reid_export.onnx_export import export_checkpoint
-    from reid_runtime.data.synth import SynthConfig, synthesize
-    from reid_train.engine.config import load_config
-    from reid_train.engine.trainer import Trainer
-
-    root = tmp_path_factory.mktemp("doc_workspace")
-    data = root / "data" / "synth_mars"
-    synthesize(SynthConfig(layout="mars", ids=8, seed=0), data)
-    config = load_config("demo", [f"data.root={data}", "optim.epochs=1", "train.max_steps_per_epoch=1",
-                                  "train.eval_every=0", "data.test_max_clips=1"])
-    trainer = Trainer(config, root / "runs" / "demo", progress=False)
-    trainer.fit()
-    (root / "runs" / "demo" / "best.pt").unlink(missing_ok=True)  # the examples use last.pt
-    checkpoint = root / "runs" / "demo" / "last.pt"
-    grid = {"seq_lengths": (1, 4), "batch_sizes": (1, 2)}
-    export_checkpoint(checkpoint, root / "sta.onnx", **grid)
-    export_checkpoint(checkpoint, root / "sta_split.onnx", split=True, **grid)
-    return root
-
-
 def run_example(example: Example, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if example.language == "bash":
@@ -111,15 +86,19 @@ def run_example(example: Example, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
-def test_example_runs(example: Example, workspace: Path, tmp_path: Path):
-    cwd = tmp_path / "workspace"
-    shutil.copytree(workspace, cwd, symlinks=True)
-    result = run_example(example, cwd)
-    assert result.returncode == 0, (
-        f"{example.id} ({example.language}) exited with {result.returncode}\n--- code\n{example.code}"
-        f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
-    )
+DOCUMENTS = sorted({e.source for e in EXAMPLES}, key=lambda source: (source != "README.md", source))
+
+
+@pytest.mark.parametrize("source", DOCUMENTS)
+def test_document_examples_run_in_order_in_an_empty_folder(source: str, tmp_path: Path):
+    cwd = tmp_path / "empty"
+    cwd.mkdir()
+    for example in (e for e in EXAMPLES if e.source == source):
+        result = run_example(example, cwd)
+        assert result.returncode == 0, (
+            f"{example.id} ({example.language}) exited with {result.returncode}\n--- code\n{example.code}"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+        )
 
 
 def test_run_markers_precede_runnable_blocks():
@@ -128,7 +107,17 @@ def test_run_markers_precede_runnable_blocks():
 
 def test_docs_have_runnable_examples():
     sources = {e.source for e in EXAMPLES}
-    assert {"docs/datasets.md", "docs/export.md", "docs/runtime.md"} <= sources
+    assert {"README.md", "docs/architecture.md", "docs/datasets.md", "docs/export.md", "docs/runtime.md"} <= sources
+
+
+def test_readme_walks_through_the_whole_job_in_order():
+    """synth -> train -> eval -> export -> info -> embed -> search -> bench, each step a runnable example."""
+    code = "\n".join(e.code for e in EXAMPLES if e.source == "README.md")
+    steps = ["reid data synth", "reid train", "reid eval", "reid export", "reid info", "reid embed", "reid search",
+             "reid bench"]
+    positions = [code.find(step) for step in steps]
+    assert -1 not in positions, [s for s, p in zip(steps, positions) if p == -1]
+    assert positions == sorted(positions)
 
 
 def test_only_marked_bash_and_python_blocks_are_collected():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,31 @@ def synth_mars(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mars")
     synthesize(SynthConfig(layout="mars", ids=2, cameras=2, size=INPUT_SIZE, min_len=4, max_len=8), root)
     return root
+
+
+@dataclass
+class Run:
+    """What ``reid ARGS`` did in-process: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def reid(capsys):
+    """``reid(*args)`` runs the real ``reid`` entry point in this process (the one-line errors and exit codes of
+    ``reid_runtime.cli.main.main``), returning a :class:`Run`."""
+    from reid_runtime.cli.main import main
+
+    def run(*args: object) -> Run:
+        capsys.readouterr()
+        try:
+            main([str(arg) for arg in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Run(code, out, err)
+
+    return run

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reid_export.onnx_export import ExportError, check_opset, export_checkpoint, finish_export, graph_dims, read_info
-from reid_export.verify import VerificationError
+from reid_export.verification import VerificationError
 from reid_runtime.model_format import ModelInfo
 from reid_train.engine.checkpoint import load_model
 

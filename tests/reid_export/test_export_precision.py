@@ -8,13 +8,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from click.testing import CliRunner
 from onnx import TensorProto, helper
 
-from reid_export.cli import export
 from reid_export.fp16 import convert_fp16, fp32_nodes
 from reid_export.onnx_export import finish_export, read_info
-from reid_export.verify import verify
+from reid_export.verification import verify
 from reid_runtime.errors import ReidError
 from reid_train.engine.checkpoint import load_model
 
@@ -58,13 +56,13 @@ def test_fp16_runs_the_energy_path_in_fp32_and_the_rest_in_fp16():
     np.testing.assert_allclose(norm, [[np.sqrt(204800.0)]], rtol=1e-6)
 
 
-def test_cli_onnx_fp16_reports_cosine_and_converts_the_backbone(tmp_path, checkpoints):
+def test_cli_onnx_fp16_reports_cosine_and_converts_the_backbone(reid, tmp_path, checkpoints):
     out = tmp_path / "sta_fp16.onnx"
-    result = CliRunner().invoke(export, ["onnx-fp16", "--checkpoint", str(checkpoints["sta_tiny"]), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    cosine = float(re.search(r"min cosine ([0-9.]+) vs PyTorch FP32", result.output).group(1))
+    run = reid("export", "--model", checkpoints["sta_tiny"], "--format", "onnx-fp16", "--out", out)
+    assert run.code == 0, run.err
+    cosine = float(re.search(r"min cosine ([0-9.]+) vs PyTorch FP32", run.out).group(1))
     assert cosine >= 0.999
-    assert f"wrote {out}" in result.output and "fp16" in result.output
+    assert f"wrote {out}" in run.out and "fp16" in run.out
     info = read_info(out)
     assert info.precision == "fp16" and info.seq_lengths_verified == [1, 2, 3, 4, 7, 8, 16]
     graph = onnx.load(str(out))

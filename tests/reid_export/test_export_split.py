@@ -10,7 +10,7 @@ import torch
 
 from reid_export.onnx_export import graph_dims, read_info
 from reid_export.split_export import FrameBackbone, FusedHead, SplitError, check_splittable, split_paths
-from reid_export.verify import open_onnx
+from reid_export.verification import open_onnx
 from reid_runtime.aggregation import fuse
 from reid_train.engine.checkpoint import load_model
 from reid_train.models import create_model

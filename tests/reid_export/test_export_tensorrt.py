@@ -6,12 +6,17 @@ import json
 import sys
 
 import pytest
-from click.testing import CliRunner
 
-from reid_export.cli import export
 from reid_export.onnx_export import read_info
-from reid_export.tensorrt_build import (TensorRTError, build_engine, engine_precision, read_sidecar, sidecar,
-                                        sidecar_path, write_sidecar)
+from reid_export.tensorrt_build import (
+    TensorRTError,
+    build_engine,
+    engine_precision,
+    read_sidecar,
+    sidecar,
+    sidecar_path,
+    write_sidecar,
+)
 from reid_runtime.model_format import ModelInfo
 from reid_runtime.tensorrt_profiles import ProfileError, parse_profiles, profiles_from_json
 
@@ -27,10 +32,29 @@ def test_missing_tensorrt_is_a_clear_error(no_tensorrt, full_exports, tmp_path):
     assert not (tmp_path / "m.engine").exists()
 
 
-def test_cli_reports_missing_tensorrt_with_nonzero_exit(no_tensorrt, full_exports, tmp_path):
-    result = CliRunner().invoke(export, ["tensorrt", "--onnx", str(full_exports["sta_tiny"][0]),
-                                         "--out", str(tmp_path / "m.engine")])
-    assert result.exit_code != 0 and "pip install tensorrt" in str(result.exception)
+def test_cli_reports_missing_tensorrt_in_one_line(no_tensorrt, reid, full_exports, checkpoints, tmp_path):
+    for model in (full_exports["sta_tiny"][0], checkpoints["sta_tiny"]):
+        run = reid("export", "--model", model, "--format", "tensorrt", "--out", tmp_path / "m.engine")
+        assert run.code == 1 and run.out == ""
+        assert run.err.strip().splitlines() == [
+            "Error: export format 'tensorrt' needs tensorrt, which is not installed here; install it with: "
+            "pip install 'reid-toolkit[tensorrt]'"]
+    assert not list(tmp_path.iterdir())  # nothing exported before the check
+
+
+def test_tensorrt_from_a_checkpoint_exports_the_onnx_beside_first(no_tensorrt, monkeypatch, checkpoints, tmp_path):
+    """With the requirement waived, the ONNX step (FP16 for --fp16) runs and the engine build asks for TensorRT."""
+    import dataclasses
+
+    from reid_export import api, formats
+    from reid_runtime.plugins import Requirement
+
+    monkeypatch.setitem(formats.FORMATS, "tensorrt",
+                        dataclasses.replace(formats.FORMATS["tensorrt"], requirement=Requirement()))
+    with pytest.raises(TensorRTError, match="TensorRT is not installed"):
+        api.export(checkpoints["sta_tiny"], "tensorrt", tmp_path / "sta.engine", fp16=True, no_verify=True)
+    assert read_info(tmp_path / "sta.onnx").precision == "fp16"
+    assert not (tmp_path / "sta.engine").exists()
 
 
 def test_bad_profiles_fail_before_tensorrt_is_needed(no_tensorrt, full_exports, tmp_path):
@@ -108,3 +132,17 @@ def test_real_engine_matches_onnxruntime(full_exports, tmp_path):
         stream.synchronize()
         reference = session.run(None, {"frames": frames})[0]
         np.testing.assert_allclose(output.cpu().numpy(), reference, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.tensorrt
+def test_real_engine_from_a_checkpoint(checkpoints, tmp_path):
+    pytest.importorskip("tensorrt")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from reid_export import export
+
+    result = export(checkpoints["sta_tiny"], "tensorrt", tmp_path / "sta.engine", fp16=True, profiles="1-4x1-4")
+    assert result.files == [tmp_path / "sta.engine", tmp_path / "sta.engine.json", tmp_path / "sta.onnx"]
+    assert result.precision == "fp16" and result.verification.passed
+    assert read_sidecar(tmp_path / "sta.engine")["metadata"]["reid.precision"] == "fp16"

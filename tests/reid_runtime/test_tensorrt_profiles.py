@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from reid_runtime.tensorrt_profiles import (DEFAULT_PROFILES, Profile, ProfileError, parse_profile, parse_profiles,
-                                            plan_batches, profile_for, profiles_from_json, profiles_to_json)
+from reid_runtime.tensorrt_profiles import (
+    DEFAULT_PROFILES,
+    Profile,
+    ProfileError,
+    parse_profile,
+    parse_profiles,
+    plan_batches,
+    profile_for,
+    profiles_from_json,
+    profiles_to_json,
+)
 
 
 def test_parse_ranges_single_sizes_and_optimum():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
-from reid_runtime.timing import measure, peak_rss_mb
+import numpy as np
+import pytest
+
+from reid_runtime.timing import current_peak_rss_mb, measure, peak_rss_mb, reset_peak_rss
 
 
 def test_warmup_runs_are_not_timed_and_outliers_are_clipped():
@@ -27,3 +30,14 @@ def test_min_seconds_extends_the_runs():
 
 def test_peak_rss_is_positive():
     assert peak_rss_mb() > 10
+
+
+def test_the_high_water_mark_is_reset_per_measurement():
+    if not reset_peak_rss():
+        pytest.skip("this system cannot reset the high-water mark")
+    before = current_peak_rss_mb()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    grown = current_peak_rss_mb()
+    del block
+    assert grown >= before + 50
+    assert reset_peak_rss() and current_peak_rss_mb() < grown - 50

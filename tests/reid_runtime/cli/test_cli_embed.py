@@ -1,4 +1,4 @@
-"""`reid embed` on dataset splits, tracklet folders and MOT sequences; resuming after a kill; `reid search`."""
+"""`reid embed` on dataset splits, tracklet folders and MOT sequences; resuming after a kill; --json, progress."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from reid_runtime.cli.embed import embed
-from reid_runtime.cli.search import search
 from reid_runtime.embeddings_file import load_embeddings
 from reid_runtime.model import ReidModel
 
@@ -33,25 +32,43 @@ def _invoke(command, args):
     return result
 
 
-def test_dataset_split_to_npz_and_search(sta_split, synth_mars, tmp_path):
+def test_dataset_split_to_npz(sta_split, synth_mars, tmp_path):
     for split in ("query", "gallery"):
         _invoke(embed, ["--model", sta_split, "--data-root", synth_mars, "--split", split,
-                        "--out", tmp_path / f"{split}.npz", "--threads", 1])
+                        "--out", tmp_path / f"{split}.npz", "--threads", 1, "--seq-lens", 4, "--batch-sizes", 8])
     query = load_embeddings(tmp_path / "query.npz")
     assert query.embeddings.shape[1] == 32 and np.isfinite(query.embeddings).all()
     assert (query.pids > 0).all() and set(query.camids) <= set(range(1, 7)) and query.tids.dtype.kind == "U"
     assert query.meta["dataset"] == "mars" and query.meta["split"] == "query" and query.meta["seq_len"] == 4
     assert query.meta["model_info"]["role"] == "backbone" and query.meta["backend"] == "onnxruntime"
+    assert query.meta["model"] == str(Path(sta_split).resolve())
 
-    result = _invoke(search, ["--query", tmp_path / "query.npz", "--gallery", tmp_path / "gallery.npz",
-                              "--topk", 3, "--exclude-same-camera", "--out", tmp_path / "results.json"])
-    assert "mAP" in result.output
-    report = json.loads((tmp_path / "results.json").read_text())
-    assert report["metric"] == "euclidean" and 0 <= report["metrics"]["mAP"] <= 1
-    first = report["results"][0]
-    assert first["tid"] == query.tids[0] and len(first["matches"]) == 3
-    assert [m["distance"] for m in first["matches"]] == sorted(m["distance"] for m in first["matches"])
-    assert not any(m["pid"] == first["pid"] and m["camid"] == first["camid"] for m in first["matches"])
+
+def test_json_report_and_progress(sta_onnx, synth_mars, tmp_path):
+    args = ["--model", sta_onnx, "--data-root", synth_mars, "--split", "query", "--seq-lens", 2, "--json"]
+    quiet = _invoke(embed, [*args, "--out", tmp_path / "a.npz", "--no-progress"])
+    report = json.loads(quiet.stdout)
+    saved = load_embeddings(tmp_path / "a.npz")
+    assert report["path"] == str(tmp_path / "a.npz") and report["count"] == len(saved) and report["dim"] == 32
+    assert report["skipped"] == [] and report["metric"] == "euclidean" and report["seq_len"] == 2
+    assert "tracklet/s" not in quiet.stderr and "wrote" in quiet.stderr
+    assert "tracklet/s" in _invoke(embed, [*args, "--out", tmp_path / "b.npz", "--progress"]).stderr
+
+
+def test_skipped_tracklets_are_reported(sta_onnx, make_tracklets, tmp_path):
+    for name, frames in zip(("good", "broken"), make_tracklets([3, 2])):
+        (tmp_path / "crops" / name).mkdir(parents=True)
+        for i, frame in enumerate(frames):
+            Image.fromarray(frame).save(tmp_path / "crops" / name / f"{i:04d}.png")
+    (tmp_path / "crops" / "broken" / "0001.png").write_bytes(b"not a png")
+    result = _invoke(embed, ["--model", sta_onnx, "--tracklets", tmp_path / "crops", "--out", tmp_path / "c.npz",
+                             "--json"])
+    report = json.loads(result.stdout)
+    assert [s["tid"] for s in report["skipped"]] == ["broken"] and "0001.png" in report["skipped"][0]["error"]
+    assert "skipped broken" in result.stderr
+    strict = CliRunner().invoke(embed, ["--model", str(sta_onnx), "--tracklets", str(tmp_path / "crops"),
+                                        "--out", str(tmp_path / "d.npz"), "--strict"])
+    assert strict.exit_code != 0 and not (tmp_path / "d.npz").exists()
 
 
 def test_tracklet_folders(sta_onnx, make_tracklets, tmp_path):
@@ -107,3 +124,9 @@ def test_resume_after_a_kill(sta_onnx, make_tracklets, tmp_path, monkeypatch):
 def test_exactly_one_input(sta_onnx, tmp_path):
     result = CliRunner().invoke(embed, ["--model", str(sta_onnx), "--out", str(tmp_path / "x.npz")])
     assert result.exit_code == 2 and "exactly one input" in result.output
+    both = CliRunner().invoke(embed, ["--model", str(sta_onnx), "--out", str(tmp_path / "x.npz"),
+                                      "--tracklets", str(tmp_path), "--mot", str(tmp_path)])
+    assert both.exit_code == 2 and "got --tracklets and --mot" in both.output
+    single = CliRunner().invoke(embed, ["--model", str(sta_onnx), "--out", str(tmp_path / "x.npz"),
+                                        "--tracklets", str(tmp_path), "--seq-lens", "2,4"])
+    assert single.exit_code == 2 and "one value" in single.output

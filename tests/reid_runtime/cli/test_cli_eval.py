@@ -1,4 +1,4 @@
-"""`reid eval` end to end on synthetic MARS data: sweep table, JSON, pictures, checkpoint == ONNX."""
+"""`reid eval` end to end on synthetic MARS data: sweep table, JSON, pictures, checkpoint == ONNX, registry names."""
 
 from __future__ import annotations
 
@@ -19,10 +19,14 @@ def synth_mars(tmp_path_factory) -> Path:
     return root
 
 
-def _eval(model: Path, root: Path, out: Path, *extra: str):
-    args = ["eval", "--model", str(model), "--data-root", str(root), "--dataset", "mars", "--out", str(out), "--max-clips", "2", *extra]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+def _run(*args: str):
+    result = CliRunner().invoke(cli, ["eval", *map(str, args)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    return result
+
+
+def _eval(model: Path, root: Path, out: Path, *extra: str):
+    result = _run("--model", model, "--data-root", root, "--dataset", "mars", "--out", out, "--max-clips", "2", *extra)
     return result.output, json.loads((out / "eval.json").read_text())
 
 
@@ -38,6 +42,7 @@ def test_sequence_length_sweep_with_pictures(sta_checkpoint, synth_mars, tmp_pat
     assert len(list((tmp_path / "ranked_lists").glob("*.png"))) == 3
     assert len(list((tmp_path / "attention").glob("*.png"))) == 3
     assert (tmp_path / "eval.md").read_text().count("|") > 10
+    assert len(report["files"]) == 3 + 3 + 2 and all(Path(f).is_file() for f in report["files"])
 
 
 def test_onnx_split_export_scores_like_the_checkpoint(sta_checkpoint, sta_split, synth_mars, tmp_path):
@@ -55,7 +60,44 @@ def test_with_query_protocol_validates_every_query(sta_checkpoint, synth_mars, t
     assert standard["results"][0]["num_valid_queries"] < with_query["results"][0]["num_valid_queries"]
 
 
-def test_visualize_needs_an_output_folder(sta_checkpoint, synth_mars):
-    result = CliRunner().invoke(cli, ["eval", "--model", str(sta_checkpoint), "--data-root", str(synth_mars),
+def test_json_is_the_only_stdout_and_carries_percent_scores(sta_onnx, synth_mars, tmp_path):
+    result = _run("--model", sta_onnx, "--data-root", synth_mars, "--dataset", "mars", "--seq-lens", "2,4",
+                  "--batch-sizes", "3", "--max-clips", "2", "--rerank", "--json", "--out", tmp_path)
+    report = json.loads(result.stdout)
+    assert [(r["seq_len"], r["reranked"]) for r in report["results"]] == [(2, False), (2, True), (4, False),
+                                                                          (4, True)]
+    assert report["backend"] == "onnxruntime" and report["model"] == str(sta_onnx)
+    assert report == json.loads((tmp_path / "eval.json").read_text())
+    # percent: the first ranked item is right for some query, so R1 is at least 100 / valid queries
+    row = report["results"][0]
+    assert 100 / row["num_valid_queries"] <= row["R20"] <= 100 and len(row["cmc"]) == 50
+    assert row["cmc"][0] == pytest.approx(row["R1"])
+    assert "valid queries" in result.stderr  # the table goes to stderr; stdout parsed as one JSON document above
+
+
+def test_registry_name_as_model(synth_mars):
+    result = _run("--model", "sta_tiny", "--data-root", synth_mars, "--dataset", "mars", "--sampling", "evenly",
+                  "--json")
+    report = json.loads(result.stdout)
+    assert report["model"] == "sta_tiny" and report["backend"] == "torch"
+    assert report["model_info"]["input_size"] == [256, 128] and 0 <= report["results"][0]["mAP"] <= 100
+
+
+def test_progress_bars_only_when_asked(sta_onnx, synth_mars):
+    args = ("--model", sta_onnx, "--data-root", synth_mars, "--dataset", "mars", "--sampling", "evenly")
+    assert "tracklet/s" in _run(*args, "--progress").stderr
+    assert "tracklet/s" not in _run(*args, "--no-progress").stderr
+    assert "tracklet/s" not in _run(*args).stderr  # stderr is not a terminal here
+
+
+def test_visualize_needs_an_output_folder(sta_onnx, synth_mars):
+    result = CliRunner().invoke(cli, ["eval", "--model", str(sta_onnx), "--data-root", str(synth_mars),
                                       "--dataset", "mars", "--visualize"])
-    assert result.exit_code != 0 and "--out" in result.output
+    assert result.exit_code == 2 and "--out" in result.output
+
+
+def test_old_option_names_are_gone(sta_onnx, synth_mars):
+    for old in (["--seq-len", "4"], ["--batch-size", "4"]):
+        result = CliRunner().invoke(cli, ["eval", "--model", str(sta_onnx), "--data-root", str(synth_mars),
+                                          "--dataset", "mars", *old])
+        assert result.exit_code == 2 and "No such option" in result.output

@@ -10,7 +10,7 @@ from reid_runtime.errors import ReidError
 
 pytest.importorskip("torch")
 
-from reid_train.backends.torch_backend import TorchBackend  # noqa: E402
+from reid_train.backends.torch_backend import TorchBackend
 
 
 @pytest.mark.parametrize("fixture, aggregation, metric", [

@@ -48,7 +48,7 @@ def test_train_items_and_relabelling(tracklets):
     assert ds.pid_to_label == {3: 0, 7: 1, 11: 2}
     item = ds[3]
     assert item["frames"].shape == (4, 3, 16, 8) and item["frames"].dtype == torch.float32
-    assert 0 <= item["frames"].min() and item["frames"].max() <= 255
+    assert item["frames"].min() >= 0 and item["frames"].max() <= 255
     assert item["label"].dtype == torch.int64 and item["label"].item() == 0
     assert item["camid"].item() == 4 and item["index"] == 3
     assert "attributes" not in item

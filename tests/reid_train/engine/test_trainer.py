@@ -98,9 +98,10 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(synth_root, tmp_path):
     assert (out / "last.pt").is_file()
 
     finish = subprocess.run(_reid(*[a if a != "optim.epochs=50" else f"optim.epochs={last['epoch'] + 1}" for a in args],
-                                  "--resume"), capture_output=True, text=True, timeout=300)
+                                  "--resume", "--json"), capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr[-2000:]
-    assert '"mAP"' in finish.stdout
+    result = json.loads(finish.stdout)
+    assert result["epochs"] == last["epoch"] + 1 and result["epochs_run"] == 1 and "mAP" in result["final"]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo")

@@ -24,7 +24,7 @@ def test_occlusions_are_a_contiguous_minority_of_frames() -> None:
             frames = events.occlusion.frames
             assert 1 <= len(frames) < n / 2
             assert list(frames) == list(range(frames[0], frames[0] + len(frames)))
-            assert 0 <= frames[0] and frames[-1] < n
+            assert frames[0] >= 0 and frames[-1] < n
     assert 0.22 < occluded / 400 < 0.38
 
 

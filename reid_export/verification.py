@@ -36,6 +36,9 @@ class Tolerance:
     max_abs: float | None
     min_cosine: float
 
+    def to_dict(self) -> dict[str, float | None]:
+        return {"max_abs": self.max_abs, "min_cosine": self.min_cosine}
+
     def __str__(self) -> str:
         parts = [] if self.max_abs is None else [f"max|diff| <= {self.max_abs:g} x max(1, scale)"]
         return ", ".join(parts + [f"cosine >= {self.min_cosine:g}"])
@@ -60,12 +63,20 @@ class Case:
     min_cosine: float
     passed: bool
 
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "batch": self.batch, "seq": self.seq, "max_abs": self.max_abs,
+                "scale": self.scale, "min_cosine": self.min_cosine, "passed": self.passed}
+
 
 @dataclass
 class VerifyReport:
+    """Every (source, B, T) case of a comparison with PyTorch; ``model`` / ``reference`` name the files compared."""
+
     precision: str
     tolerance: Tolerance
     cases: list[Case] = field(default_factory=list)
+    model: str = ""
+    reference: str = ""
 
     @property
     def passed(self) -> bool:
@@ -78,6 +89,11 @@ class VerifyReport:
     @property
     def batch_sizes(self) -> list[int]:
         return sorted({case.batch for case in self.cases})
+
+    def to_dict(self) -> dict[str, object]:
+        return {"model": self.model, "reference": self.reference, "precision": self.precision,
+                "passed": self.passed, "tolerance": self.tolerance.to_dict(), "seq_lens": self.seq_lengths,
+                "batch_sizes": self.batch_sizes, "cases": [case.to_dict() for case in self.cases]}
 
     def table(self) -> str:
         lines = [f"{'source':<14}{'B':>3}{'T':>4}{'max|diff|':>12}{'scale':>10}{'min cos':>11}  ok"]
@@ -221,8 +237,21 @@ def verify(
     return report
 
 
+def reference_model(reference: str | Path, input_size: tuple[int, int] | None = None) -> nn.Module:
+    """The PyTorch model to compare with: a checkpoint, or a registry name built untrained (seed 0, as exported)."""
+    from reid_train.backends.torch_backend import build_named_model
+    from reid_train.engine.checkpoint import load_model
+
+    text = str(reference)
+    if Path(text).suffix.lower() in (".pt", ".pth") or Path(text).exists() or "/" in text:
+        if not Path(text).is_file():
+            raise ReidError(f"{text}: reference checkpoint not found")
+        return load_model(text)[0]
+    return build_named_model(text, input_size)
+
+
 def verify_files(
-    checkpoint: str | Path,
+    reference: str | Path,
     model_path: str | Path,
     *,
     data_root: str | Path | None = None,
@@ -232,19 +261,20 @@ def verify_files(
     seq_lengths: tuple[int, ...] = SEQ_LENGTHS,
     batch_sizes: tuple[int, ...] = BATCH_SIZES,
 ) -> VerifyReport:
-    """``reid export verify``: a checkpoint against an exported file (full or split), random and dataset tracklets."""
-    from reid_train.engine.checkpoint import load_model
-
+    """``reid verify``: an exported file (full or split) against its checkpoint (or registry name), on random and
+    dataset tracklets."""
     if (data_root is None) != (dataset is None):
         raise ReidError("give --data-root and --dataset together (real tracklets), or neither (random ones only)")
-    model, _ = load_model(checkpoint)
     runner, info = open_onnx(model_path)
+    model = reference_model(reference, tuple(info.input_size))
     if tuple(info.input_size) != tuple(model.input_size) or info.embedding_dim != model.embedding_dim:
-        raise ReidError(f"{model_path}: exported for input {info.input_size} and D={info.embedding_dim}, but the "
-                        f"checkpoint's model has input {model.input_size} and D={model.embedding_dim}")
+        raise ReidError(f"{model_path}: exported for input {info.input_size} and D={info.embedding_dim}, but "
+                        f"{reference} has input {tuple(model.input_size)} and D={model.embedding_dim}")
     real = None
     if dataset is not None:
         real = (dataset, dataset_pool(dataset, data_root, model.input_size, max(batch_sizes), max(seq_lengths)))
     tolerance = tolerance_for(info.precision, max_abs=max_abs, min_cosine=min_cosine)
-    return verify(model, runner, precision=info.precision, tolerance=tolerance, seq_lengths=seq_lengths,
-                  batch_sizes=batch_sizes, real=real)
+    report = verify(model, runner, precision=info.precision, tolerance=tolerance, seq_lengths=seq_lengths,
+                    batch_sizes=batch_sizes, real=real)
+    report.model, report.reference = str(model_path), str(reference)
+    return report

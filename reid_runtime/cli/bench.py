@@ -1,0 +1,85 @@
+"""``reid bench``: the benchmark commands. ``latency`` is the base's own (numpy + onnxruntime: it runs on the edge
+install); ``flops``, ``formats`` and ``mixed`` come from the installed extras through the ``reid.bench`` registry and
+are listed as not installed where their extra is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reid_runtime.cli import options
+from reid_runtime.cli.lazy_group import LazyGroup
+from reid_runtime.plugins import bench_commands
+
+
+@click.group(cls=LazyGroup, specs=bench_commands)
+def bench() -> None:
+    """Benchmarks: latency / throughput / memory per backend, and what the installed extras add.
+
+    \b
+    Examples:
+      reid bench latency --model sta.onnx --batch-sizes 1,8 --seq-lens 4,8 --out bench/
+      reid bench latency --model sta.onnx --model sta_int8.onnx --model runs/demo/best.pt --out bench/
+      reid bench flops --model sta_resnet50 --seq-lens 2,4,6,8 --size 256x128
+      reid bench formats --model runs/demo/best.pt --data-root data/synth_mars --dataset mars
+      reid bench mixed --model runs/demo/best.pt --tracklets 24
+    """
+
+
+@click.command()
+@options.model_option("A model to time: an exported file (.onnx, .engine), a checkpoint (.pt) or a registry name; "
+                      "repeat --model to compare several side by side.", multiple=True)
+@options.backends_option()
+@options.batch_sizes_option("1")
+@options.seq_lens_option("4")
+@options.threads_option()
+@click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed calls per (B, T) at least (more until --min-seconds have passed, at most 100).")
+@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Untimed calls before the timing of each (B, T).")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Keep timing a (B, T) until this many seconds have passed.")
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Time every model this many times in rotated order; each row is its median round.")
+@click.option("--peak", is_flag=True,
+              help="Also measure this box's matrix-multiply peak (numpy, ONNX Runtime FP32 / INT8) before and after.")
+@click.option("--macs", type=options.EXISTING_FILE, default=None, metavar="FLOPS_JSON",
+              help="The flops.json of `reid bench flops` for the same models: adds achieved GFLOP/s (and % of "
+                   "the --peak).")
+@options.out_option("Write latency.json, latency.md and latency.png (where matplotlib is installed) here.")
+@options.json_option()
+@click.pass_context
+def latency(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...], batch_sizes: tuple[int, ...],
+            seq_lens: tuple[int, ...], threads: int | None, runs: int, warmup: int, min_seconds: float, rounds: int,
+            peak: bool, macs: Path | None, out: Path | None, as_json: bool) -> None:
+    """Latency (p50 / p90 / p99), tracklets/s, frames/s and peak memory per model, backend and (B, T).
+
+    One inference call on random frames already in memory is timed (model compute, no decoding), each model and
+    backend in a fresh process; every row is compared with the first model's (throughput ratio, embedding
+    cosine). A model that cannot run here (a checkpoint without reid-toolkit[train], an engine without TensorRT) is
+    listed as skipped with the reason.
+
+    \b
+    Examples:
+      reid bench latency --model sta.onnx
+      reid bench latency --model sta.onnx --model sta_int8.onnx --batch-sizes 1,8 --seq-lens 4,8 --out bench/
+      reid bench latency --model runs/demo/best.pt --backends torch --model sta.onnx --rounds 3
+    """
+    from reid_runtime.bench import plots
+    from reid_runtime.bench.latency import bench_latency, macs_from_flops
+    from reid_runtime.bench.report import write
+
+    echo = options.make_echo(as_json)
+    report = bench_latency(list(model), backends, batch_sizes=batch_sizes, seq_lens=seq_lens, threads=threads,
+                           runs=runs, warmup=warmup, min_seconds=min_seconds, rounds=rounds, measure_peak=peak,
+                           macs=macs_from_flops(macs) if macs else None, log=lambda line: click.echo(line, err=True))
+    report.command = options.command_line(ctx)
+    echo(report.table())
+    if out is not None:
+        written = write(report, out, "latency", plot=plots.plot_latency)
+        for note in written.skipped:
+            echo(note)
+        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
+    if as_json:
+        options.echo_json(report.to_dict())

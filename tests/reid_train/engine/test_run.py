@@ -1,0 +1,67 @@
+"""The training service ``train()``: a typed result pointing at what the run folder holds, a recipe given as a dict,
+and bad input refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reid_runtime.data.synth import SynthConfig, synthesize
+from reid_runtime.errors import ReidError
+from reid_train.engine.config import load_config
+from reid_train.engine.run import TrainResult, train
+
+TINY = [
+    "model.name=sta_tiny", "model.kwargs={num_regions: 4, embedding_dim: 32, width: 16}",
+    "data.input_size=[64, 32]", "data.p=3", "data.k=2", "data.num_workers=0", "data.test_max_clips=2",
+    "optim.milestones=[1]", "train.eval_every=0", "train.max_steps_per_epoch=2", "optim.epochs=1",
+]
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth") / "mars"
+    synthesize(SynthConfig(layout="mars", ids=6, size=(64, 32), min_len=4, max_len=8, seed=1), root)
+    return root
+
+
+def test_result_describes_the_run_folder(synth_root, tmp_path):
+    lines: list[str] = []
+    result = train("demo", synth_root, tmp_path / "run", overrides=TINY, progress=False, log=lines.append)
+    assert isinstance(result, TrainResult) and result.completed
+    assert result.last == tmp_path / "run" / "last.pt" and result.last.is_file()
+    assert result.best == tmp_path / "run" / "best.pt" and result.best.is_file()
+    assert (result.epochs, result.epochs_run, result.iterations) == (1, 1, 2)
+    assert result.model == "sta_tiny" and result.parameters > 0 and result.seconds > 0
+    assert result.best_map == pytest.approx(result.final["mAP"]) and 0 < result.best_map <= 100
+    records = [json.loads(line) for line in result.metrics_file.read_text().splitlines()]
+    assert records[-1]["eval_mAP"] == pytest.approx(result.final["mAP"])
+    assert json.loads(result.config_file.read_text())["data"]["root"] == str(synth_root)
+    payload = json.loads(json.dumps(result.to_dict()))
+    assert payload["last"] == str(result.last) and payload["best_map"] == result.best_map
+    assert len(lines) == 1 and "sta_tiny" in lines[0] and str(tmp_path / "run") in lines[0]
+
+
+def test_a_recipe_given_as_a_dict_trains_like_its_name(synth_root, tmp_path):
+    recipe = load_config("demo")
+    by_dict = train(recipe, synth_root, tmp_path / "dict", overrides=TINY, progress=False)
+    by_name = train("demo", synth_root, tmp_path / "name", overrides=TINY, progress=False)
+    assert by_dict.final == by_name.final
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"data_root": "missing"}, "missing: no such folder"),
+    ({"overrides": ["optim.epoch=3"]}, "Did you mean 'optim.epochs'"),
+    ({"config": "nope"}, "neither a YAML file nor a built-in recipe"),
+    ({"resume": True}, "nothing to resume"),
+])
+def test_bad_input_is_one_line(synth_root, tmp_path, kwargs, message):
+    args = {"config": "demo", "data_root": synth_root, "out": tmp_path / "run", **kwargs}
+    if args["data_root"] == "missing":
+        args["data_root"] = tmp_path / "missing"
+    with pytest.raises(ReidError, match=message) as info:
+        train(args.pop("config"), args.pop("data_root"), args.pop("out"), **args)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run" / "last.pt").exists()

@@ -1,0 +1,71 @@
+"""``reid train``: the spec's options, ``--json`` printing the TrainResult, bad input answered in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reid_runtime.cli.main import cli, main
+from reid_runtime.data.synth import SynthConfig, synthesize
+
+TINY = [
+    "model.name=tp_tiny", "model.kwargs={width: 16}", "loss.inter_frame_weight=0.0",
+    "data.input_size=[64, 32]", "data.p=3", "data.k=2", "data.num_workers=0", "data.test_max_clips=2",
+    "optim.milestones=[1]", "train.eval_every=0", "train.max_steps_per_epoch=1", "optim.epochs=1",
+]
+SETS = [part for item in TINY for part in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth") / "mars"
+    synthesize(SynthConfig(layout="mars", ids=6, size=(64, 32), min_len=4, max_len=8, seed=2), root)
+    return root
+
+
+def test_json_prints_the_train_result_and_messages_go_to_stderr(synth_root, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--config", "demo", "--data-root", str(synth_root),
+                                                      "--out", str(out), *SETS, "--no-progress", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["out"] == str(out) and payload["last"] == str(out / "last.pt") and (out / "last.pt").is_file()
+    assert payload["model"] == "tp_tiny" and payload["epochs"] == 1 and payload["interrupted"] is None
+    assert 0 <= payload["final"]["mAP"] <= 100 and payload["best_map"] == payload["final"]["mAP"]
+    assert "Training tp_tiny" in result.stderr
+
+
+def test_plain_output_is_a_summary_with_the_run_folder(synth_root, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--config", "demo", "--data-root", str(synth_root),
+                                                      "--out", str(out), *SETS, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[-2].startswith("Trained tp_tiny: 1 epochs, 1 iterations") and "mAP" in lines[-2]
+    assert lines[-1] == f"Run folder: {out} (last.pt, best.pt, metrics.jsonl, config.json)"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--set", "optim.lr"], "--set 'optim.lr': expected key=value"),
+    (["--set", "data.pp=3"], "unknown config key 'data.pp'. Did you mean 'data.p'?"),
+    (["--config", "sta_marz"], "Did you mean 'sta_mars'?"),
+    (["--resume"], "nothing to resume"),
+])
+def test_bad_input_exits_2_with_one_line(synth_root, tmp_path, capsys, extra, message):
+    args = ["train", "--config", "demo", "--data-root", str(synth_root), "--out", str(tmp_path / "run"), *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("missing", ["--data-root", "--out"])
+def test_data_root_and_out_are_required(synth_root, tmp_path, missing):
+    args = {"--config": "demo", "--data-root": str(synth_root), "--out": str(tmp_path / "run")}
+    args.pop(missing)
+    result = CliRunner().invoke(cli, ["train", *(p for kv in args.items() for p in kv)])
+    assert result.exit_code == 2 and f"Missing option '{missing}'" in result.output
