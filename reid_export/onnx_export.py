@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -86,6 +87,8 @@ def dynamo_export(module: nn.Module, example: tuple[torch.Tensor, ...], *, input
     """``torch.onnx.export(dynamo=True)`` into one self-contained ModelProto at exactly ``opset``."""
     check_opset(opset)
     module = module.eval()
+    # The exporter logs one warning per torchvision op it cannot register (torchvision is not a dependency).
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     # The exporter prints progress lines to stdout and warns about internals; the caller prints its own summary.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -65,7 +65,7 @@ def plot_latency(report: dict[str, Any], path: str | Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     threads = report["settings"].get("threads")
-    fig.suptitle(f"{threads} threads, {report['machine']['cpu']}", fontsize=10)
+    fig.suptitle(f"{threads or 'default'} threads, {report['machine']['cpu']}", fontsize=10)
     return _save(fig, path)
 
 
@@ -86,7 +86,7 @@ def plot_flops(report: dict[str, Any], path: str | Path) -> Path:
     ax.scatter([], [], facecolors="none", edgecolors="tab:red", label="our MAC count, same model (reid bench flops)")
     ax.set(xlabel="GMACs per clip (the papers' 'GFLOPs')", ylabel="published mAP (%)", title="Cost vs accuracy")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 

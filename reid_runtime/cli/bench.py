@@ -64,7 +64,7 @@ def latency(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...
     Examples:
       reid bench latency --model sta.onnx
       reid bench latency --model sta.onnx --model sta_int8.onnx --batch-sizes 1,8 --seq-lens 4,8 --out bench/
-      reid bench latency --model runs/demo/best.pt --backends torch --model sta.onnx --rounds 3
+      reid bench latency --model runs/demo/best.pt --model sta.onnx --rounds 3 --peak
     """
     from reid_runtime.bench import plots
     from reid_runtime.bench.latency import bench_latency, macs_from_flops

@@ -218,8 +218,11 @@ def command_line(ctx: click.Context) -> str:
     """The ``reid ...`` command line that reproduces this run, every option spelled out (stored with results)."""
     import shlex
 
-    path = ctx.command_path if ctx.command_path.startswith("reid") else f"reid {ctx.command_path}"
-    parts = [path]
+    chain, current = [], ctx
+    while current is not None:
+        chain.insert(0, current.info_name or "")
+        current = current.parent
+    parts = ["reid", *(chain[1:] if len(chain) > 1 else chain)]  # the root is `reid` however it was invoked
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if not isinstance(param, click.Option) or value is None or value == () or param.hidden:

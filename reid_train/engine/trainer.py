@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from reid_runtime.data.registry import load_dataset
 from reid_runtime.errors import ReidError
+from reid_runtime.io import write_json_atomic
 from reid_runtime.metrics import evaluate_ranking, pairwise_distance
 from reid_train.data.pk_sampler import PKSampler
 from reid_train.data.transforms import build_train_transform
@@ -169,7 +170,7 @@ class Trainer:
         """Train to the recipe's last epoch; returns the final metrics. ``stop_after_steps`` simulates an interrupt."""
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(self.config, indent=2))
+            write_json_atomic(self.out_dir / "config.json", self.config)
         previous = {s: signal.signal(s, self._handle_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         epochs = self.config["optim"]["epochs"]
         last_metrics: dict[str, Any] = {}

@@ -70,3 +70,12 @@ def test_macs_from_the_flops_benchmark_give_achieved_gflops_and_peak_fraction(st
     assert "% of FP32 peak" in report.markdown() and "Matrix-multiply peak" in report.markdown()
     with pytest.raises(ReidError, match="not a flops.json"):
         macs_from_flops(sta_onnx)
+
+
+def test_a_checkpoint_runs_on_the_torch_backend_where_torch_is_installed(sta_checkpoint, sta_onnx):
+    pytest.importorskip("torch")
+    report = bench_latency([sta_onnx, sta_checkpoint], seq_lens=(3,), **QUICK)
+    torch_entry = report.entries[1]
+    assert torch_entry.label == "sta.pt [torch]" and torch_entry.status == "ok", torch_entry.reason
+    assert torch_entry.cosine_min_vs_first > 0.9999  # the export computes what the checkpoint computes
+    assert torch_entry.rows[0].vs_first > 0

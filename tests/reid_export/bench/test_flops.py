@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from reid_export.bench.cli import bench
 from reid_export.bench.flops import build_model, count_macs, onnx_cross_check, onnx_macs
+from reid_runtime.cli.main import cli
 
 
 class _Head(nn.Module):
@@ -68,8 +68,8 @@ def test_count_is_per_clip_linear_in_batch(resnet50_sta):
     assert three.total == 3 * one.total and three.per_clip == one.per_clip
 
 
-def test_onnx_graph_count_agrees_with_the_torch_count(checkpoints, sta_onnx):
-    model = build_model(checkpoints["sta_tiny"])
+def test_onnx_graph_count_agrees_with_the_torch_count(sta_checkpoint, sta_onnx):
+    model = build_model(sta_checkpoint)
     checks = onnx_cross_check(model, [2, 5], graph=onnx.load(sta_onnx))
     for seq, check in checks.items():
         assert check["onnx"] == check["torch"] > 0, seq
@@ -78,19 +78,36 @@ def test_onnx_graph_count_agrees_with_the_torch_count(checkpoints, sta_onnx):
 
 
 def test_flops_command_writes_json_and_markdown(tmp_path):
-    result = CliRunner().invoke(bench, ["flops", "--model", "sta_tiny", "--model", "asta_tiny", "--size", "64x32",
-                                        "--seq-lens", "2,4", "--no-onnx-check", "--out", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["bench", "flops", "--model", "sta_tiny", "--model", "asta_tiny", "--size",
+                                      "64x32", "--seq-lens", "2,4", "--no-onnx-check", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "MACs" in result.output and "sta_tiny" in result.output
-    rows = json.loads((tmp_path / "flops.json").read_text())["rows"]
+    payload = json.loads((tmp_path / "flops.json").read_text())
+    rows = payload["rows"]
     assert [(r["model"], r["seq_len"]) for r in rows] == [("sta_tiny", 2), ("sta_tiny", 4), ("asta_tiny", 2),
                                                           ("asta_tiny", 4)]
     asta = rows[3]
     assert asta["head"] > asta["attention"] > 0  # ASTA: 1x1 stream convs (layers) + attention modules
-    assert "reid bench flops" in (tmp_path / "flops.md").read_text()
+    assert payload["command"].startswith("reid bench flops --model sta_tiny --model asta_tiny --seq-lens 2,4 "
+                                         "--size 64x32 --no-onnx-check")
+    assert payload["machine"]["cpu_flags"] is not None and "torch" in payload["machine"]["versions"]
+    text = (tmp_path / "flops.md").read_text()
+    assert "reid bench flops" in text and "CPU flags" in text
+    assert not (tmp_path / "flops.png").exists()  # no published figure of these models: no picture
 
 
-def test_unknown_model_is_a_clear_error():
-    result = CliRunner().invoke(bench, ["flops", "--model", "sta_resnet51", "--no-onnx-check"])
+def test_published_figures_sit_next_to_our_count(resnet50_sta):
+    from reid_export.bench.flops import count_flops
+
+    report = count_flops(["sta_resnet50"], [4, 5], (256, 128), onnx_check=False)
+    at4, at5 = report.rows
+    assert at4["published"]["label"] == "STA (N=4)" and "published" not in at5
+    assert report.published() == [{**at4["published"], "ours_gmacs": at4["total"] / 1e9, "model": "sta_resnet50",
+                                   "seq_len": 4}]
+    assert "16.0 (STA (N=4))" in report.markdown()
+
+
+def test_unknown_model_is_a_one_line_error():
+    result = CliRunner().invoke(cli, ["bench", "flops", "--model", "sta_resnet51", "--no-onnx-check"])
     assert result.exit_code != 0
-    assert "sta_resnet51" in str(result.exception)
+    assert "sta_resnet51" in str(result.exception) and "sta_resnet50" in str(result.exception)
