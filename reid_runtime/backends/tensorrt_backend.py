@@ -1,8 +1,8 @@
 """Native TensorRT backend (TensorRT 10+ API): a plain ``.engine`` plus its ``<engine>.json`` sidecar.
 
-The sidecar (written by ``reid export --format tensorrt``) holds the model metadata and the engine's optimization profiles,
-buckets over the sequence length. Each request ``(B, T)`` goes to the profile whose T bucket holds T and is split
-into chunks of at most that profile's max batch (``tensorrt_profiles.plan_batches``). Each profile gets its own
+The sidecar (written by ``reid export --format tensorrt``) holds the model metadata and the engine's optimization
+profiles, buckets over the sequence length. Each request ``(B, T)`` goes to the profile whose T bucket holds T and
+is split into chunks of at most that profile's max batch (``tensorrt_profiles.plan_batches``). Each profile gets its own
 execution context, made on first use (``set_optimization_profile_async``); inputs are bound with
 ``set_input_shape`` / ``set_tensor_address`` and run with ``execute_async_v3``. Device memory is handled with
 cuda-python. ``tensorrt`` and ``cuda`` are imported only when an engine is loaded.
@@ -35,7 +35,8 @@ def read_sidecar(engine: str | Path) -> tuple[ModelInfo, list[Profile]]:
     """The model metadata and optimization profiles recorded beside ``engine``."""
     path = sidecar_path(engine)
     if not path.is_file():
-        raise ReidError(f"{path}: missing; a TensorRT engine needs the sidecar `reid export --format tensorrt` writes beside it")
+        raise ReidError(f"{path}: missing; a TensorRT engine needs the sidecar that "
+                        "`reid export --format tensorrt` writes beside it")
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

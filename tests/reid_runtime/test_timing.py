@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 
-import numpy as np
 import pytest
 
-from reid_runtime.timing import current_peak_rss_mb, measure, peak_rss_mb, reset_peak_rss
+from reid_runtime.timing import measure, peak_rss_mb
 
 
 def test_warmup_runs_are_not_timed_and_outliers_are_clipped():
@@ -33,11 +35,23 @@ def test_peak_rss_is_positive():
 
 
 def test_the_high_water_mark_is_reset_per_measurement():
-    if not reset_peak_rss():
+    # In a fresh process: a long test session's allocator may keep freed pages mapped, which says nothing about reset.
+    code = textwrap.dedent("""
+        import numpy as np
+        from reid_runtime.timing import current_peak_rss_mb, reset_peak_rss
+        if not reset_peak_rss():
+            print("unsupported")
+            raise SystemExit(0)
+        before = current_peak_rss_mb()
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        grown = current_peak_rss_mb()
+        del block
+        reset_peak_rss()
+        print(before, grown, current_peak_rss_mb())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    if out == ["unsupported"]:
         pytest.skip("this system cannot reset the high-water mark")
-    before = current_peak_rss_mb()
-    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-    grown = current_peak_rss_mb()
-    del block
+    before, grown, after = map(float, out)
     assert grown >= before + 50
-    assert reset_peak_rss() and current_peak_rss_mb() < grown - 50
+    assert after < grown - 50

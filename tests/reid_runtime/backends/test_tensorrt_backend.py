@@ -99,7 +99,7 @@ def test_missing_tensorrt_is_explained(tmp_path):
     else:
         pytest.skip("tensorrt is installed")
     engine = _write_engine(tmp_path)
-    with pytest.raises(ReidError, match="pip install tensorrt"):
+    with pytest.raises(ReidError, match=r"needs tensorrt.*pip install .reid-toolkit\[tensorrt\]"):
         reid_runtime.load(engine)
 
 
