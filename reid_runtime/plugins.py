@@ -56,7 +56,8 @@ class Requirement:
         """Raise :class:`MissingExtraError` (one line: what is missing, how to install it) unless available."""
         missing = self.missing()
         if missing:
-            raise MissingExtraError(f"{what} needs {', '.join(missing)}, which is not installed here; "
+            verb = "is" if len(missing) == 1 else "are"
+            raise MissingExtraError(f"{what} needs {', '.join(missing)}, which {verb} not installed here; "
                                     f"install it with: {self.install_hint()}")
 
 

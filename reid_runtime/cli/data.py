@@ -24,7 +24,9 @@ def data() -> None:
 @click.option("--cameras", type=click.IntRange(min=2), default=None, help="Cameras (default: 6 for mars, 8 for dukev).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @options.size_option("128x64", help="Frame size HxW (the real datasets use 256x128).")
-def synth(layout: str, out: Path, ids: int, cameras: int | None, seed: int, size: tuple[int, int]) -> None:
+@options.json_option()
+def synth(layout: str, out: Path, ids: int, cameras: int | None, seed: int, size: tuple[int, int],
+          as_json: bool) -> None:
     """Write a synthetic dataset that the real readers cannot tell from the real thing.
 
     Person-like figures whose look follows the ID-relevant attributes, with per-frame walk cycles, per-camera light
@@ -33,14 +35,16 @@ def synth(layout: str, out: Path, ids: int, cameras: int | None, seed: int, size
     \b
     Examples:
       reid data synth --layout mars --out data/synth_mars
-      reid data synth --layout dukev --out data/synth_duke --ids 60 --size 256x128 --seed 3
+      reid data synth --layout dukev --out data/synth_duke --ids 60 --size 256x128 --seed 3 --json
     """
     from reid_runtime.data.synth import SynthConfig, synthesize
 
     config = SynthConfig(layout=layout, ids=ids, cameras=cameras, seed=seed, size=size)
     report = synthesize(config, out)
-    options.echo_json(report)
-    click.echo(f"Wrote {layout} layout to {out}")
+    counts = ", ".join(f"{value} {key.replace('_', ' ')}" for key, value in report["counts"].items())
+    options.make_echo(as_json)(f"wrote the {layout} layout to {out} in {report['seconds']:.1f} s: {counts}")
+    if as_json:
+        options.echo_json(report)
 
 
 @data.command()

@@ -78,6 +78,10 @@ class Trainer:
             self.splits.train, seq_len=d["seq_len"], sampling=d["train_sampling"], size=size, transform=transform,
             attribute_schema=self.splits.attribute_schema, seed=self.config["train"]["seed"],
         )
+        identities = len(set(self.train_set.labels))
+        if identities < d["p"]:
+            raise ReidError(f"{d['root']}: the train split holds {identities} identities, fewer than the "
+                            f"{d['p']} a batch takes (data.p); use a larger dataset or --set data.p={identities}")
         self.sampler = PKSampler(self.train_set.labels, p=d["p"], k=d["k"], seed=self.config["train"]["seed"],
                                  rank=self.rank, world_size=self.world_size)
         self.batch_size = d["p"] * d["k"]

@@ -15,6 +15,7 @@ def test_synth_then_summary_round_trip(tmp_path):
     root = tmp_path / "mars"
     done = _reid("data", "synth", "--layout", "mars", "--out", str(root), "--ids", "4", "--size", "64x32")
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote the mars layout to {root}") and len(done.stdout.splitlines()) == 1
     assert (root / "info" / "tracks_test_info.mat").is_file() and (root / "mars_attributes.csv").is_file()
     summary = _reid("data", "summary", "--dataset", "mars", "--data-root", str(root), "--protocol", "with-query")
     assert summary.returncode == 0, summary.stderr
@@ -31,8 +32,10 @@ def test_synth_then_summary_round_trip(tmp_path):
 
 def test_synth_dukev_layout(tmp_path):
     root = tmp_path / "duke"
-    done = _reid("data", "synth", "--layout", "dukev", "--out", str(root), "--ids", "3", "--size", "64x32")
+    done = _reid("data", "synth", "--layout", "dukev", "--out", str(root), "--ids", "3", "--size", "64x32", "--json")
     assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["layout"] == "dukev" and report["config"]["ids"] == 3 and "wrote the dukev layout" in done.stderr
     summary = _reid("data", "summary", "--dataset", "dukev", "--data-root", str(root))
     assert summary.returncode == 0, summary.stderr
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,14 @@ def test_data_root_and_out_are_required(synth_root, tmp_path, missing):
     args.pop(missing)
     result = CliRunner().invoke(cli, ["train", *(p for kv in args.items() for p in kv)])
     assert result.exit_code == 2 and f"Missing option '{missing}'" in result.output
+
+
+def test_too_few_identities_for_a_batch_is_one_line(tmp_path):
+    synthesize(SynthConfig(layout="mars", ids=4, seed=0, size=(64, 32)), tmp_path / "mars")
+    result = subprocess.run([sys.executable, "-m", "reid_runtime.cli.main", "train", "--config", "demo",
+                             "--data-root", str(tmp_path / "mars"), "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'mars'}: the train split holds 4 identities, fewer than the 8 a batch takes (data.p); "
+        "use a larger dataset or --set data.p=4"]
