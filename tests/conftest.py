@@ -194,3 +194,13 @@ def run_edge(edge_env):
                               env=edge_env, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_mars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic MARS-layout dataset (6 + 6 identities, 64x32 frames, 4-8 frames per tracklet), read-only."""
+    from reid_runtime.data.synth import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("tiny_mars") / "mars"
+    synthesize(SynthConfig(layout="mars", ids=6, size=(64, 32), min_len=4, max_len=8, seed=1), root)
+    return root

@@ -9,26 +9,18 @@ import pytest
 
 import reid_runtime
 from reid_runtime.data.registry import load_dataset
-from reid_runtime.data.synth import SynthConfig, synthesize
 from reid_runtime.errors import ReidError
 from reid_runtime.evaluation import score
 from reid_runtime.services.evaluate import EvalReport, evaluate
 
 
-@pytest.fixture(scope="module")
-def synth_mars(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("service_eval") / "mars"
-    synthesize(SynthConfig(layout="mars", ids=4, size=(64, 32), min_len=3, max_len=8, seed=5), root)
-    return root
-
-
-def test_report_rows_equal_scoring_the_embeddings_directly(sta_onnx, synth_mars):
+def test_report_rows_equal_scoring_the_embeddings_directly(sta_onnx, tiny_mars):
     model = reid_runtime.load(sta_onnx)
     lines: list[str] = []
-    report = evaluate(model, synth_mars, "mars", protocol="with-query", seq_lens=[2, 4], max_clips=2, log=lines.append)
+    report = evaluate(model, tiny_mars, "mars", protocol="with-query", seq_lens=[2, 4], max_clips=2, log=lines.append)
     assert isinstance(report, EvalReport) and report.files == []
     assert [row["seq_len"] for row in report.rows] == [2, 4] and report.model == str(sta_onnx)
-    splits = load_dataset("mars", synth_mars, protocol="with-query", attributes=False)
+    splits = load_dataset("mars", tiny_mars, protocol="with-query", attributes=False)
     q = model.embed(splits.query, seq_len=4, max_clips=2)
     g = model.embed(splits.gallery, seq_len=4, max_clips=2)
     expected = score(q, g, splits.query, splits.gallery, protocol="with-query")
@@ -39,7 +31,7 @@ def test_report_rows_equal_scoring_the_embeddings_directly(sta_onnx, synth_mars)
     assert report.markdown().startswith("### mars (with-query protocol) - sta.onnx on onnxruntime")
 
 
-def test_query_tracklets_in_the_gallery_are_embedded_once(sta_onnx, synth_mars, monkeypatch):
+def test_query_tracklets_in_the_gallery_are_embedded_once(sta_onnx, tiny_mars, monkeypatch):
     model = reid_runtime.load(sta_onnx)
     counts = []
     original = type(model).embed
@@ -49,15 +41,15 @@ def test_query_tracklets_in_the_gallery_are_embedded_once(sta_onnx, synth_mars, 
         return original(self, tracklets, **options)
 
     monkeypatch.setattr(type(model), "embed", counting)
-    evaluate(model, synth_mars, "mars", protocol="official", sampling="evenly")
-    splits = load_dataset("mars", synth_mars, protocol="official", attributes=False)
+    evaluate(model, tiny_mars, "mars", protocol="official", sampling="evenly")
+    splits = load_dataset("mars", tiny_mars, protocol="official", attributes=False)
     assert counts == [len({t.key for t in [*splits.query, *splits.gallery]})] and counts[0] < len(splits.query) + len(
         splits.gallery)
 
 
-def test_registry_name_with_an_input_size_writes_files(synth_mars, tmp_path):
+def test_registry_name_with_an_input_size_writes_files(tiny_mars, tmp_path):
     pytest.importorskip("torch")
-    report = evaluate("tp_tiny", synth_mars, "mars", input_size=(64, 32), sampling="evenly", rerank=True,
+    report = evaluate("tp_tiny", tiny_mars, "mars", input_size=(64, 32), sampling="evenly", rerank=True,
                       out=tmp_path, visualize=True, num_visualize=2)
     assert report.backend == "torch" and report.model_info["input_size"] == (64, 32)
     assert [(r["seq_len"], r["reranked"]) for r in report.rows] == [(4, False), (4, True)]
@@ -77,18 +69,18 @@ def test_registry_name_with_an_input_size_writes_files(synth_mars, tmp_path):
     ({"protocol": "official", "dataset": "dukev"}, "has no protocol 'official'"),
     ({"threads": 2}, "loaded already"),
 ])
-def test_bad_input_is_a_reid_error(sta_onnx, synth_mars, kwargs, message):
+def test_bad_input_is_a_reid_error(sta_onnx, tiny_mars, kwargs, message):
     options = {"dataset": "mars"} | kwargs
     dataset = options.pop("dataset")
     with pytest.raises(ReidError, match=message):
-        evaluate(reid_runtime.load(sta_onnx), synth_mars, dataset, **options)
+        evaluate(reid_runtime.load(sta_onnx), tiny_mars, dataset, **options)
 
 
-def test_unreadable_frames_stop_the_evaluation(sta_onnx, synth_mars, tmp_path):
+def test_unreadable_frames_stop_the_evaluation(sta_onnx, tiny_mars, tmp_path):
     import shutil
 
     root = tmp_path / "mars"
-    shutil.copytree(synth_mars, root)
+    shutil.copytree(tiny_mars, root)
     splits = load_dataset("mars", root, attributes=False)
     Path(splits.query[0].frames[0]).write_bytes(b"broken")
     with pytest.raises(ReidError, match="1 tracklets could not be embedded") as error:

@@ -4,11 +4,9 @@ and bad input refused in one line."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from reid_runtime.data.synth import SynthConfig, synthesize
 from reid_runtime.errors import ReidError
 from reid_train.engine.config import load_config
 from reid_train.engine.run import TrainResult, train
@@ -20,16 +18,9 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth") / "mars"
-    synthesize(SynthConfig(layout="mars", ids=6, size=(64, 32), min_len=4, max_len=8, seed=1), root)
-    return root
-
-
-def test_result_describes_the_run_folder(synth_root, tmp_path):
+def test_result_describes_the_run_folder(tiny_mars, tmp_path):
     lines: list[str] = []
-    result = train("demo", synth_root, tmp_path / "run", overrides=TINY, progress=False, log=lines.append)
+    result = train("demo", tiny_mars, tmp_path / "run", overrides=TINY, progress=False, log=lines.append)
     assert isinstance(result, TrainResult) and result.completed
     assert result.last == tmp_path / "run" / "last.pt" and result.last.is_file()
     assert result.best == tmp_path / "run" / "best.pt" and result.best.is_file()
@@ -38,16 +29,16 @@ def test_result_describes_the_run_folder(synth_root, tmp_path):
     assert result.best_map == pytest.approx(result.final["mAP"]) and 0 < result.best_map <= 100
     records = [json.loads(line) for line in result.metrics_file.read_text().splitlines()]
     assert records[-1]["eval_mAP"] == pytest.approx(result.final["mAP"])
-    assert json.loads(result.config_file.read_text())["data"]["root"] == str(synth_root)
+    assert json.loads(result.config_file.read_text())["data"]["root"] == str(tiny_mars)
     payload = json.loads(json.dumps(result.to_dict()))
     assert payload["last"] == str(result.last) and payload["best_map"] == result.best_map
     assert len(lines) == 1 and "sta_tiny" in lines[0] and str(tmp_path / "run") in lines[0]
 
 
-def test_a_recipe_given_as_a_dict_trains_like_its_name(synth_root, tmp_path):
+def test_a_recipe_given_as_a_dict_trains_like_its_name(tiny_mars, tmp_path):
     recipe = load_config("demo")
-    by_dict = train(recipe, synth_root, tmp_path / "dict", overrides=TINY, progress=False)
-    by_name = train("demo", synth_root, tmp_path / "name", overrides=TINY, progress=False)
+    by_dict = train(recipe, tiny_mars, tmp_path / "dict", overrides=TINY, progress=False)
+    by_name = train("demo", tiny_mars, tmp_path / "name", overrides=TINY, progress=False)
     assert by_dict.final == by_name.final
 
 
@@ -57,8 +48,8 @@ def test_a_recipe_given_as_a_dict_trains_like_its_name(synth_root, tmp_path):
     ({"config": "nope"}, "neither a YAML file nor a built-in recipe"),
     ({"resume": True}, "nothing to resume"),
 ])
-def test_bad_input_is_one_line(synth_root, tmp_path, kwargs, message):
-    args = {"config": "demo", "data_root": synth_root, "out": tmp_path / "run", **kwargs}
+def test_bad_input_is_one_line(tiny_mars, tmp_path, kwargs, message):
+    args = {"config": "demo", "data_root": tiny_mars, "out": tmp_path / "run", **kwargs}
     if args["data_root"] == "missing":
         args["data_root"] = tmp_path / "missing"
     with pytest.raises(ReidError, match=message) as info:

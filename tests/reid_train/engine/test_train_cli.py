@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -21,16 +20,9 @@ TINY = [
 SETS = [part for item in TINY for part in ("--set", item)]
 
 
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth") / "mars"
-    synthesize(SynthConfig(layout="mars", ids=6, size=(64, 32), min_len=4, max_len=8, seed=2), root)
-    return root
-
-
-def test_json_prints_the_train_result_and_messages_go_to_stderr(synth_root, tmp_path):
+def test_json_prints_the_train_result_and_messages_go_to_stderr(tiny_mars, tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["train", "--config", "demo", "--data-root", str(synth_root),
+    result = CliRunner().invoke(cli, ["train", "--config", "demo", "--data-root", str(tiny_mars),
                                                       "--out", str(out), *SETS, "--no-progress", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -40,9 +32,9 @@ def test_json_prints_the_train_result_and_messages_go_to_stderr(synth_root, tmp_
     assert "Training tp_tiny" in result.stderr
 
 
-def test_plain_output_is_a_summary_with_the_run_folder(synth_root, tmp_path):
+def test_plain_output_is_a_summary_with_the_run_folder(tiny_mars, tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["train", "--config", "demo", "--data-root", str(synth_root),
+    result = CliRunner().invoke(cli, ["train", "--config", "demo", "--data-root", str(tiny_mars),
                                                       "--out", str(out), *SETS, "--no-progress"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -56,8 +48,8 @@ def test_plain_output_is_a_summary_with_the_run_folder(synth_root, tmp_path):
     (["--config", "sta_marz"], "Did you mean 'sta_mars'?"),
     (["--resume"], "nothing to resume"),
 ])
-def test_bad_input_exits_2_with_one_line(synth_root, tmp_path, capsys, extra, message):
-    args = ["train", "--config", "demo", "--data-root", str(synth_root), "--out", str(tmp_path / "run"), *extra]
+def test_bad_input_exits_2_with_one_line(tiny_mars, tmp_path, capsys, extra, message):
+    args = ["train", "--config", "demo", "--data-root", str(tiny_mars), "--out", str(tmp_path / "run"), *extra]
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     assert exit_info.value.code == 2
@@ -66,8 +58,8 @@ def test_bad_input_exits_2_with_one_line(synth_root, tmp_path, capsys, extra, me
 
 
 @pytest.mark.parametrize("missing", ["--data-root", "--out"])
-def test_data_root_and_out_are_required(synth_root, tmp_path, missing):
-    args = {"--config": "demo", "--data-root": str(synth_root), "--out": str(tmp_path / "run")}
+def test_data_root_and_out_are_required(tiny_mars, tmp_path, missing):
+    args = {"--config": "demo", "--data-root": str(tiny_mars), "--out": str(tmp_path / "run")}
     args.pop(missing)
     result = CliRunner().invoke(cli, ["train", *(p for kv in args.items() for p in kv)])
     assert result.exit_code == 2 and f"Missing option '{missing}'" in result.output
