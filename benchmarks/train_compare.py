@@ -33,7 +33,7 @@ def train(variant: str, data, out, epochs: int = EPOCHS) -> None:
     sets = [f"optim.epochs={epochs}", f"optim.milestones=[{int(epochs * 0.75)}]", "train.eval_every=0",
             *VARIANTS[variant]]
     reid("train", "--config", "demo", "--data-root", data, "--out", out, *[a for s in sets for a in ("--set", s)],
-         "--no-progress")
+         "--no-progress", "--overwrite")  # a rerun of the benchmark trains afresh
 
 
 def main() -> None:

@@ -94,6 +94,7 @@ def export(model: str | Path | nn.Module, format: str = "onnx", out: str | Path 
     started = time.perf_counter()
     target = Path(out) if out is not None else _default_out(fmt.name, model, kind)
     _check_out(fmt.name, target)
+    _refuse_overwriting_inputs(fmt.name, model, kind, target, resolved)
     job = _Job(model, kind, target, resolved, log or (lambda line: None))
     result = _BUILDERS[fmt.name](job)
     result.seconds = time.perf_counter() - started
@@ -136,6 +137,22 @@ def _check_out(format_name: str, out: Path) -> None:
     blocking = next((parent for parent in out.parents if parent.exists() and not parent.is_dir()), None)
     if blocking is not None:
         raise ReidError(f"{out}: cannot be written, {blocking} is a file, not a folder")
+
+
+def _refuse_overwriting_inputs(format_name: str, model: Any, kind: str, out: Path, options: dict[str, Any]) -> None:
+    """Nothing the export writes (``out``, a split export's two graphs, an engine's sidecar and the ONNX built
+    beside it, a Triton entry) may be the source model (or its companion file) or lie in the calibration folder."""
+    from reid_runtime.services.checks import refuse_overwriting_inputs
+
+    also: list[Path] = []
+    if options.get("split"):
+        also += [out.with_name(f"{out.stem}.backbone.onnx"), out.with_name(f"{out.stem}.head.onnx")]
+    if format_name == "tensorrt":
+        also += [out.with_name(out.name + ".json")] + ([out.with_suffix(".onnx")] if kind != ONNX else [])
+    source = model if isinstance(model, (str, Path)) else None
+    inside = [str(options.get("name") or "reid")] if format_name == "triton" else None
+    refuse_overwriting_inputs(out, {"the model": source, "the calibration folder": options.get("calib")},
+                              also=[p for p in also if p != out], inside=inside)
 
 
 def _build(job: _Job) -> tuple[nn.Module, dict[str, Any]]:

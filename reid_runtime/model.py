@@ -1,9 +1,16 @@
-"""``load`` a re-ID model on any backend and ``embed`` tracklets of any length in batches.
+"""``load`` a re-ID model on any backend and ``embed`` tracklets of any length in batches, in bounded memory.
 
 A tracklet's embedding is the mean of the embeddings of its test clips (``sample_test_clips``), as in training
 evaluation. Clips of different lengths never share a call (nothing is padded), clips of several tracklets do. With a
 split model the frames of a whole batch of tracklets go through one backbone call, each clip is aggregated in numpy
-and all clips share one head call. Frames are decoded in a thread pool while the previous batch runs.
+and all clips share one head call. Frames are decoded in a thread pool into one array per batch while the previous
+batch runs.
+
+Memory does not grow with a tracklet's length: a batch holds at most ``batch_size`` clips and the backbone takes at
+most ``batch_size * seq_len`` frames per call, a tracklet with more clips spreads over several batches (its embedding
+is a running mean), and ``sampling="all"`` on a model with per-frame terms streams the frames through the backbone
+into the running aggregation of :class:`reid_runtime.aggregation.RunningFusion` (exact for STA and TP). Only a full
+graph without per-frame terms needs the whole clip of ``sampling="all"`` at once.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from reid_runtime.aggregation import fuse
+from reid_runtime.aggregation import RunningFusion, fuse
 from reid_runtime.backends.base import Backend
 from reid_runtime.data.frames import FrameReadError, load_frame
 from reid_runtime.data.sampling import TEST_MODES, sample_test_clips
@@ -27,7 +34,7 @@ from reid_runtime.errors import ReidError
 
 TrackletInput = Tracklet | Sequence[str | os.PathLike] | np.ndarray
 
-_DECODE_CHUNK = 32  # frames per decode task: long tracklets still spread over the workers
+_DECODE_CHUNK = 16  # frames per decode task: a batch's frames spread over the workers
 
 
 @dataclass(frozen=True)
@@ -39,17 +46,53 @@ class TrackletError:
     error: str
 
 
+class ModelOutputError(ReidError):
+    """The model produced NaN or infinite embeddings: a fault of the model, not of the input."""
+
+
 @dataclass
 class _Job:
     index: int
     name: str
     source: tuple[str, ...] | np.ndarray
-    clips: np.ndarray   # (n_clips, L) frame indices
-    frames: np.ndarray  # the distinct frame indices the clips use, sorted
+    clips: np.ndarray  # (n_clips, L) frame indices
+
+
+@dataclass
+class _Piece:
+    """The part of a job one batch decodes and runs: whole clips, or (``clips is None``) a run of consecutive frames
+    of the one clip of ``sampling="all"``, streamed through the per-frame terms."""
+
+    job: _Job
+    frames: np.ndarray        # the distinct frame indices to decode, sorted
+    clips: np.ndarray | None  # (n, L) frame indices, or None
+    last: bool                # the job's last piece: its embedding is complete once this batch ran
 
     def positions(self) -> np.ndarray:
         """The clips as indices into ``frames``."""
         return np.searchsorted(self.frames, self.clips)
+
+
+@dataclass
+class _Decoding:
+    frames: np.ndarray                             # (n, 3, H, W) float32, filled by the decode tasks
+    tasks: list[tuple[_Piece, int, list[Future]]]  # piece, its first row in frames, its decode tasks
+
+
+class _Run:
+    """The state of one ``embed`` call: the running sum of clip embeddings per job, the running aggregation of the
+    job streamed in pieces, and the jobs skipped for an unreadable frame."""
+
+    def __init__(self, jobs: int, dim: int, per_frame: bool) -> None:
+        self.per_frame = per_frame  # backbone + numpy aggregation + head, rather than whole-clip calls
+        self.sums = np.zeros((jobs, dim), dtype=np.float64)
+        self.counts = np.zeros(jobs, dtype=np.int64)
+        self.states: dict[int, RunningFusion] = {}
+        self.failed: set[int] = set()
+
+    def add(self, owners: np.ndarray, embeddings: np.ndarray) -> None:
+        np.add.at(self.sums, owners, embeddings)
+        np.add.at(self.counts, owners, 1)
 
 
 def load(
@@ -169,10 +212,14 @@ class ReidModel:
         """``(len(tracklets), D)`` float32 embeddings in input order.
 
         ``tracklets``: ``Tracklet`` records, lists of frame paths (decoded and resized to the model size) or uint8
-        arrays ``(T, H, W, 3)`` already at the model size. A batch of tracklets holds up to ``batch_size`` clips (a
-        tracklet with more gets a batch to itself): whole-clip calls take up to ``batch_size`` clips of one length,
-        split backbone calls up to ``batch_size * seq_len`` frames. A frame that cannot be read skips its
-        tracklet: its row is NaN and it is listed in ``last_errors``; ``strict=True`` raises instead.
+        arrays ``(T, H, W, 3)`` already at the model size. A batch holds up to ``batch_size`` clips (whole-clip calls
+        take clips of one length) and split backbone calls up to ``batch_size * seq_len`` frames; a tracklet with
+        more clips spreads over several batches. With ``sampling="all"``, a model with per-frame terms (a split
+        export, an STA / TP checkpoint) streams each tracklet through the backbone ``batch_size * seq_len`` frames at
+        a time, so memory does not depend on the tracklet's length; a full graph without them takes the whole clip in
+        one call (its memory grows with the tracklet). A frame that cannot be read skips its tracklet: its row is
+        NaN and it is listed in ``last_errors``; ``strict=True`` raises instead. NaN or infinite embeddings raise
+        :class:`ModelOutputError`, naming the model and the tracklet.
         """
         if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
             raise ValueError(f"seq_len must be a positive integer, got {seq_len!r}")
@@ -184,12 +231,17 @@ class ReidModel:
             raise ValueError("embed takes a sequence of tracklets; wrap a single one in a list")
         jobs = [self._job(i, item, seq_len, sampling, max_clips) for i, item in enumerate(tracklets)]
         self.last_errors = []
+        max_frames = int(batch_size * seq_len)
+        streaming = sampling == "all" and self.backend.has_frame_terms
+        run = _Run(len(jobs), self.embedding_dim, per_frame=streaming or self.backend.mode == "split")
+        if streaming:
+            batches = _stream_batches(jobs, max_frames)
+        else:
+            by_length = not run.per_frame and sampling == "all"
+            if by_length:
+                jobs.sort(key=lambda job: job.clips.shape[1])  # equal lengths next to each other share calls
+            batches = _clip_batches(jobs, int(batch_size), by_length)
         out = np.full((len(jobs), self.embedding_dim), np.nan, dtype=np.float32)
-        split = self.backend.mode == "split"
-        by_length = not split and sampling == "all"
-        if by_length:
-            jobs.sort(key=lambda job: len(job.frames))  # equal lengths next to each other share whole-clip calls
-        batches = _batches(jobs, batch_size, by_length)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -197,20 +249,24 @@ class ReidModel:
             bar = tqdm(total=len(jobs), unit="tracklet", desc="embed", leave=False)
         pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="reid-decode")
         try:
-            pending = self._submit(pool, batches[0]) if batches else []
+            pending = self._submit(pool, batches[0], run.failed) if batches else None
             for k, batch in enumerate(batches):
-                decoded = self._collect(batch, pending, strict)
-                if k + 1 < len(batches):
-                    pending = self._submit(pool, batches[k + 1])  # decodes while this batch runs
-                ready = [(job, frames) for job, frames in zip(batch, decoded) if frames is not None]
-                if ready:
-                    rows = [job.index for job, _ in ready]
-                    if split:
-                        out[rows] = self._run_split(ready, batch_size * seq_len)
-                    else:
-                        out[rows] = self._run_full(ready, batch_size)
+                frames, ready = self._collect(pending, strict, run)
+                pending = self._submit(pool, batches[k + 1], run.failed) if k + 1 < len(batches) else None
+                if ready and run.per_frame:
+                    self._run_terms(frames, ready, max_frames, run)
+                elif ready:
+                    self._run_full(frames, ready, int(batch_size), run)
+                del frames
+                ended = [piece.job for piece in batch if piece.last]
+                finished = [job for job in ended if job.index not in run.failed]
+                if finished:
+                    rows = [job.index for job in finished]
+                    embeddings = run.sums[rows] / run.counts[rows, None]
+                    check_finite(self, embeddings, [job.name for job in finished])
+                    out[rows] = embeddings
                 if bar is not None:
-                    bar.update(len(batch))
+                    bar.update(len(ended))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             if bar is not None:
@@ -221,8 +277,7 @@ class ReidModel:
         source, name = self._source(index, item)
         if len(source) == 0:
             raise ReidError(f"{name} is empty: a tracklet needs at least one frame")
-        clips = sample_test_clips(len(source), seq_len, sampling, max_clips)
-        return _Job(index, name, source, clips, np.unique(clips))
+        return _Job(index, name, source, sample_test_clips(len(source), seq_len, sampling, max_clips))
 
     def _source(self, index: int, item: TrackletInput) -> tuple[tuple[str, ...] | np.ndarray, str]:
         if isinstance(item, Tracklet):
@@ -234,51 +289,88 @@ class ReidModel:
         paths = tuple(str(p) for p in item)
         return paths, f"tracklet {index} ({paths[0]})" if paths else f"tracklet {index}"
 
-    def _submit(self, pool: ThreadPoolExecutor, batch: list[_Job]) -> list[list[Future]]:
-        return [
-            [pool.submit(load_frames, job.source, job.frames[i:i + _DECODE_CHUNK], self.input_size)
-             for i in range(0, len(job.frames), _DECODE_CHUNK)]
-            for job in batch
-        ]
+    def _submit(self, pool: ThreadPoolExecutor, batch: list[_Piece], failed: set[int]) -> _Decoding:
+        """Start decoding the frames of ``batch`` into one preallocated array (pieces of skipped jobs left out)."""
+        height, width = self.input_size
+        frames = np.empty((sum(len(piece.frames) for piece in batch), 3, height, width), dtype=np.float32)
+        tasks: list[tuple[_Piece, int, list[Future]]] = []
+        offset = 0
+        for piece in batch:
+            futures = [] if piece.job.index in failed else [
+                pool.submit(_decode_into, frames, offset + i, piece.job.source, piece.frames[i:i + _DECODE_CHUNK],
+                            self.input_size)
+                for i in range(0, len(piece.frames), _DECODE_CHUNK)
+            ]
+            tasks.append((piece, offset, futures))
+            offset += len(piece.frames)
+        return _Decoding(frames, tasks)
 
-    def _collect(self, batch: list[_Job], futures: list[list[Future]], strict: bool) -> list[np.ndarray | None]:
-        decoded: list[np.ndarray | None] = []
-        for job, parts in zip(batch, futures):
+    def _collect(self, decoding: _Decoding, strict: bool, run: _Run) -> tuple[np.ndarray, list[tuple[_Piece, int]]]:
+        """The decoded frames of a batch, and ``(piece, its first row)`` of the pieces whose frames all decoded."""
+        ready: list[tuple[_Piece, int]] = []
+        for piece, offset, futures in decoding.tasks:
+            job = piece.job
+            if job.index in run.failed:
+                continue
             try:
-                decoded.append(np.concatenate([part.result() for part in parts]))
+                for future in futures:
+                    future.result()
             except FrameReadError as err:
                 if strict:
                     raise FrameReadError(f"{job.name}: {err}") from err
                 self.last_errors.append(TrackletError(job.index, job.name, str(err)))
-                decoded.append(None)
-        return decoded
+                run.failed.add(job.index)
+                run.states.pop(job.index, None)
+                continue
+            ready.append((piece, offset))
+        frames = decoding.frames
+        if len(ready) < len(decoding.tasks):  # keep only the rows of the pieces that run
+            keep = [np.arange(offset, offset + len(piece.frames)) for piece, offset in ready]
+            frames = frames[np.concatenate(keep)] if keep else frames[:0]
+            starts = np.cumsum([0] + [len(piece.frames) for piece, _ in ready])
+            ready = [(piece, int(start)) for (piece, _), start in zip(ready, starts)]
+        return frames, ready
 
-    def _run_full(self, ready: list[tuple[_Job, np.ndarray]], batch_size: int) -> np.ndarray:
-        frames = np.concatenate([decoded for _, decoded in ready])
-        sums = np.zeros((len(ready), self.embedding_dim), dtype=np.float64)
-        counts = np.zeros(len(ready), dtype=np.int64)
+    def _run_full(self, frames: np.ndarray, ready: list[tuple[_Piece, int]], batch_size: int, run: _Run) -> None:
         for owners, positions in _clip_groups(ready):
             for start in range(0, len(owners), batch_size):
                 rows = slice(start, start + batch_size)
-                embedding = self.backend.run_full(frames[positions[rows]])
-                np.add.at(sums, owners[rows], embedding)
-                np.add.at(counts, owners[rows], 1)
-        return (sums / counts[:, None]).astype(np.float32)
+                run.add(owners[rows], self.backend.run_full(_gather(frames, positions[rows])))
 
-    def _run_split(self, ready: list[tuple[_Job, np.ndarray]], max_frames: int) -> np.ndarray:
-        frames = np.concatenate([decoded for _, decoded in ready])
+    def _run_terms(self, frames: np.ndarray, ready: list[tuple[_Piece, int]], max_frames: int, run: _Run) -> None:
         scores, strips = backbone_terms(self.backend, frames, max_frames)
+        aggregation, fusion = self.info.aggregation, self.backend.fusion
         owner_parts, fused_parts = [], []
-        for owners, positions in _clip_groups(ready):
-            fused_parts.append(fuse(self.info.aggregation, scores[positions], strips[positions], self.backend.fusion))
-            owner_parts.append(owners)
+        if ready[0][0].clips is None:  # sampling "all": runs of frames of one clip each, streamed
+            for piece, start in ready:
+                index, stop = piece.job.index, start + len(piece.frames)
+                state = run.states.setdefault(index, RunningFusion(aggregation, fusion))
+                state.add(scores[start:stop], strips[start:stop])
+                if piece.last:
+                    fused_parts.append(run.states.pop(index).fused()[None])
+                    owner_parts.append(np.array([index]))
+        else:
+            for owners, positions in _clip_groups(ready):
+                fused_parts.append(fuse(aggregation, scores[positions], strips[positions], fusion))
+                owner_parts.append(owners)
+        if not fused_parts:
+            return
         fused = np.concatenate(fused_parts)
-        owners = np.concatenate(owner_parts)
         embedding = np.concatenate([self.backend.run_head(fused[i:i + max_frames])
                                     for i in range(0, len(fused), max_frames)])
-        sums = np.zeros((len(ready), embedding.shape[1]), dtype=np.float64)
-        np.add.at(sums, owners, embedding)
-        return (sums / np.bincount(owners, minlength=len(ready))[:, None]).astype(np.float32)
+        run.add(np.concatenate(owner_parts), embedding)
+
+
+def check_finite(model: ReidModel, embeddings: np.ndarray, names: Sequence[str]) -> None:
+    """Raise :class:`ModelOutputError` (one line naming the model file and the first tracklet at fault) unless every
+    row of ``embeddings`` (one per entry of ``names``) is finite."""
+    bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+    if len(bad):
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ModelOutputError(
+            f"{model.path}: the model produced non-finite values (NaN or inf) in the embedding of {names[bad[0]]}"
+            f"{more}; the model file is broken or overflows (an fp16 export?): check it with `reid verify`"
+        )
 
 
 def backbone_terms(backend: Backend, frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -298,42 +390,81 @@ def check_frames_array(frames: np.ndarray, size: tuple[int, int], name: str) -> 
             f"{name}: the model expects frames of {size[0]}x{size[1]} (HxW), got {frames.shape[1]}x{frames.shape[2]}; "
             "resize the crops (frame paths are resized automatically)"
         )
+    if frames.dtype.kind == "f" and not np.isfinite(frames).all():  # NaN pixels would pass for a model error
+        raise ReidError(f"{name}: the frames hold NaN or infinite values; expected pixel values 0..255")
     return frames
 
 
 def load_frames(source: tuple[str, ...] | np.ndarray, indices: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Frames ``indices`` of a tracklet as float32 ``(n, 3, H, W)``: decoded and resized (paths) or sliced (arrays)."""
+    frames = np.empty((len(indices), 3, *size), dtype=np.float32)
+    _decode_into(frames, 0, source, indices, size)
+    return frames
+
+
+def _decode_into(out: np.ndarray, start: int, source: tuple[str, ...] | np.ndarray, indices: np.ndarray,
+                 size: tuple[int, int]) -> None:
+    """Write frames ``indices`` of ``source`` into ``out[start:start + len(indices)]``, float32 ``(n, 3, H, W)``."""
     if isinstance(source, np.ndarray):
-        clip = source[indices]
-    else:
-        clip = np.stack([load_frame(source[i], size) for i in indices])
-    return np.ascontiguousarray(clip.transpose(0, 3, 1, 2), dtype=np.float32)
+        out[start:start + len(indices)] = source[indices].transpose(0, 3, 1, 2)
+        return
+    for row, index in enumerate(indices, start):
+        out[row] = load_frame(source[index], size).transpose(2, 0, 1)
 
 
-def _batches(jobs: list[_Job], max_clips: int, by_length: bool) -> list[list[_Job]]:
-    """Consecutive jobs holding up to ``max_clips`` clips (at least one job each); with ``by_length`` a batch also
-    holds one clip length only, so whole-clip calls of ``sampling="all"`` are as full as the lengths allow."""
-    batches: list[list[_Job]] = []
-    clips = 0
+def _gather(frames: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``frames[positions]``: clips ``(B, L, 3, H, W)``, a view when the clips are all the frames in order."""
+    if positions.size == len(frames) and np.array_equal(positions.ravel(), np.arange(positions.size)):
+        return frames.reshape(*positions.shape, *frames.shape[1:])
+    return frames[positions]
+
+
+def _stream_batches(jobs: list[_Job], max_frames: int) -> list[list[_Piece]]:
+    """``sampling="all"`` through per-frame terms: the frames of the jobs in order, cut into batches of ``max_frames``
+    (a batch may end one tracklet and start the next; a long one spreads over many batches)."""
+    batches: list[list[_Piece]] = []
+    room = 0
     for job in jobs:
-        fits = batches and clips + len(job.clips) <= max_clips
-        if fits and (not by_length or len(batches[-1][0].frames) == len(job.frames)):
-            batches[-1].append(job)
-            clips += len(job.clips)
-        else:
-            batches.append([job])
-            clips = len(job.clips)
+        start, count = 0, len(job.source)
+        while start < count:
+            if room == 0:
+                batches.append([])
+                room = max_frames
+            stop = min(count, start + room)
+            batches[-1].append(_Piece(job, np.arange(start, stop), None, stop == count))
+            room -= stop - start
+            start = stop
     return batches
 
 
-def _clip_groups(ready: list[tuple[_Job, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Clips of the batch grouped by length: (owner slot per clip, clip frame positions in the batch frames)."""
+def _clip_batches(jobs: list[_Job], max_clips: int, by_length: bool) -> list[list[_Piece]]:
+    """Whole clips in batches of up to ``max_clips`` clips, jobs in order; a job with more clips than the batch has
+    room for spreads over several batches. With ``by_length`` a batch holds clips of one length only, so whole-clip
+    calls of ``sampling="all"`` are as full as the lengths allow."""
+    batches: list[list[_Piece]] = []
+    room = 0
+    for job in jobs:
+        if by_length and batches and batches[-1][0].clips.shape[1] != job.clips.shape[1]:
+            room = 0
+        start, count = 0, len(job.clips)
+        while start < count:
+            if room == 0:
+                batches.append([])
+                room = max_clips
+            stop = min(count, start + room)
+            clips = job.clips[start:stop]
+            batches[-1].append(_Piece(job, np.unique(clips), clips, stop == count))
+            room -= stop - start
+            start = stop
+    return batches
+
+
+def _clip_groups(ready: list[tuple[_Piece, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Clips of the batch grouped by length: (owner job index per clip, clip frame positions in the batch frames)."""
     groups: dict[int, tuple[list[int], list[np.ndarray]]] = {}
-    offset = 0
-    for slot, (job, decoded) in enumerate(ready):
-        positions = job.positions() + offset
+    for piece, start in ready:
+        positions = piece.positions() + start
         owners, rows = groups.setdefault(positions.shape[1], ([], []))
-        owners.extend([slot] * len(positions))
+        owners.extend([piece.job.index] * len(positions))
         rows.append(positions)
-        offset += len(decoded)
     return [(np.asarray(owners), np.concatenate(rows)) for owners, rows in groups.values()]

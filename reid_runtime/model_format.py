@@ -16,6 +16,7 @@ Graphs (all inputs are raw RGB float32 0..255; normalization is inside the graph
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,31 +66,85 @@ class ModelInfo:
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str = "model") -> ModelInfo:
-        """Parse metadata written by :meth:`to_props`; errors name ``source`` and what is missing."""
+        """Parse metadata written by :meth:`to_props`; every error is one line naming ``source``, the key, its value
+        and what was expected (a ``ReidError``)."""
         from reid_runtime.errors import ReidError
 
+        if not isinstance(props, Mapping):
+            raise ReidError(f"{source}: the model metadata is a {type(props).__name__}, expected string key/values")
         if props.get(f"{PREFIX}format") != FORMAT:
             raise ReidError(
                 f"{source}: not a reid-toolkit export (metadata key '{PREFIX}format' is "
-                f"{props.get(PREFIX + 'format')!r}, expected '{FORMAT}'); export it with `reid export --format onnx`"
+                f"{_short(props.get(PREFIX + 'format'))}, expected '{FORMAT}'); export it with "
+                "`reid export --format onnx`"
             )
         values: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
             raw = props.get(PREFIX + name)
             if raw is None:
                 continue
-            if name == "input_size":
-                h, w = raw.lower().split("x")
-                values[name] = (int(h), int(w))
-            elif name in ("embedding_dim", "num_regions"):
-                values[name] = int(raw)
-            elif name in ("seq_lengths_verified", "batch_sizes_verified", "model_config", "recipe"):
-                values[name] = json.loads(raw)
-            else:
-                values[name] = raw
+            parse, expected = _PARSERS.get(name, (_text, "a string"))
+            try:
+                if not isinstance(raw, str):
+                    raise TypeError(raw)
+                values[name] = parse(raw)
+            except (ValueError, TypeError, AttributeError):
+                raise ReidError(f"{source}: metadata {PREFIX}{name} is {_short(raw)}, expected {expected}; "
+                                "the file is damaged or was not written by `reid export`") from None
         missing = [k for k in ("role", "architecture", "input_size", "embedding_dim", "metric") if k not in values]
         if missing:
             raise ReidError(f"{source}: reid-toolkit metadata lacks {', '.join(PREFIX + k for k in missing)}")
-        if values["role"] not in ROLES:
-            raise ReidError(f"{source}: unknown role {values['role']!r}, expected one of {ROLES}")
+        for name, allowed in (("role", ROLES), ("aggregation", AGGREGATIONS), ("metric", METRICS)):
+            if name in values and values[name] not in allowed:
+                raise ReidError(f"{source}: metadata {PREFIX}{name} is {_short(values[name])}, expected one of "
+                                f"{', '.join(allowed)}")
         return cls(**values)
+
+
+METRICS = ("euclidean", "cosine")  # reid_runtime.metrics.distance.METRICS
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _size(raw: str) -> tuple[int, int]:
+    height, width = raw.lower().split("x")
+    return _positive_int(height), _positive_int(width)
+
+
+def _ints(raw: str) -> list[int]:
+    value = json.loads(raw)
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(raw)
+    return value
+
+
+def _mapping(raw: str) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError(raw)
+    return value
+
+
+_PARSERS: dict[str, tuple[Any, str]] = {
+    "input_size": (_size, "HxW with positive integers, e.g. 256x128"),
+    "embedding_dim": (_positive_int, "a positive integer"),
+    "num_regions": (_positive_int, "a positive integer"),
+    "seq_lengths_verified": (_ints, "a JSON list of integers"),
+    "batch_sizes_verified": (_ints, "a JSON list of integers"),
+    "model_config": (_mapping, "a JSON object"),
+    "recipe": (_mapping, "a JSON object"),
+}

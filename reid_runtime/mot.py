@@ -8,8 +8,15 @@ Layout: ``<seq>/img1/000001.jpg`` ... (``seqinfo.ini`` may rename the folder and
   coordinates from column 8 on, so no class filter applies there.
 - ``det``: rows with a track id >= 0 (public detections have id -1; pass a tracker's output in this format).
 
-Boxes are clipped to the image; a box with nothing left inside is dropped. Tracks with fewer than ``min_frames``
-remaining boxes are skipped.
+Boxes are clipped to the image; a box with nothing left inside (zero width or height included) is dropped. Tracks
+with fewer than ``min_frames`` remaining boxes are skipped.
+
+An annotation file is untrusted input, checked line by line: a line that is not 6 to 10 comma-separated numbers, has
+another number of columns than the file's first line, holds ``nan`` or ``inf``, a frame number that is not a positive
+integer, a track id that is not an integer, or a negative width or height stops the reading with a
+``DatasetLayoutError`` naming the file and the line (``<file>:<line>: ...``; exit 2 in the CLI). Nothing is
+skipped silently: a damaged file usually means a wrong file, and guessing its boxes would embed the wrong people.
+A damaged ``seqinfo.ini`` and a frame image that is not the size ``seqinfo.ini`` declares are errors too.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reid_runtime.data.frames import load_frame
+from reid_runtime.data.frames import FrameReadError, frame_size, load_frame
 from reid_runtime.errors import DatasetLayoutError
 
 SOURCES = ("gt", "det")
+MIN_COLUMNS, MAX_COLUMNS = 6, 10  # frame,id,x,y,w,h[,conf[,x,y,z | class,visibility]]
 _PREFETCH = 4  # frames decoded ahead of the cropping
 
 
@@ -103,6 +111,10 @@ def iter_track_crops(seq: MotSequence, track_ids: Iterable[int],
             while len(queue) < _PREFETCH and (nxt := next(ahead, None)) is not None:
                 queue.append(pool.submit(load_frame, seq.frame_path(nxt)))
             image = queue.popleft().result()
+            if image.shape[:2] != seq.image_size:
+                raise FrameReadError.of(seq.frame_path(frame), f"is {image.shape[0]}x{image.shape[1]} (HxW) but "
+                                        f"the sequence declares {seq.image_size[0]}x{seq.image_size[1]} frames "
+                                        "(seqinfo.ini imHeight x imWidth, or its first frame)")
             ending = []
             for track, box in by_frame[frame]:
                 crop = Image.fromarray(image[box.top:box.bottom, box.left:box.right])
@@ -118,37 +130,70 @@ def _sequence_info(root: Path) -> tuple[str, Path, str, tuple[int, int]]:
     name, image_dir, ext, size = root.name, root / "img1", ".jpg", None
     ini = root / "seqinfo.ini"
     if ini.is_file():
-        parser = configparser.ConfigParser()
-        parser.read(ini)
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(ini, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError) as err:
+            reason = " ".join(str(err).split())
+            raise DatasetLayoutError(f"{ini}: not a readable seqinfo.ini ({reason}); expected a [Sequence] "
+                                     "section of key=value lines") from None
         section = parser["Sequence"] if parser.has_section("Sequence") else {}
         name = section.get("name", name)
         image_dir = root / section.get("imDir", "img1")
         ext = section.get("imExt", ext)
+        if Path(section.get("imDir", "img1")).is_absolute() or ".." in Path(section.get("imDir", "img1")).parts:
+            raise DatasetLayoutError(f"{ini}: imDir={section['imDir']!r}; expected a folder inside {root}")
         if "imHeight" in section and "imWidth" in section:
-            size = (int(section["imHeight"]), int(section["imWidth"]))
+            try:
+                size = (int(section["imHeight"]), int(section["imWidth"]))
+            except ValueError:
+                size = (0, 0)
+            if min(size) < 1:
+                raise DatasetLayoutError(f"{ini}: imHeight={section['imHeight']!r}, imWidth={section['imWidth']!r}; "
+                                         "expected positive integers (pixels)")
     if not image_dir.is_dir():
         raise DatasetLayoutError(f"{image_dir}: missing; expected the frames of MOT sequence {name} there")
     if size is None:
         first = next(iter(sorted(image_dir.glob(f"*{ext}"))), None)
         if first is None:
             raise DatasetLayoutError(f"{image_dir}: no *{ext} frames")
-        with Image.open(first) as image:
-            size = (image.height, image.width)
+        size = frame_size(first)
     return name, image_dir, ext, size
 
 
 def _rows(path: Path, source: str) -> Iterator[tuple[int, int, float, float, float, float]]:
-    with path.open() as f:
+    """The rows of an annotation file as (frame, track, x, y, w, h), filtered as the module docstring says; any
+    malformed line raises ``DatasetLayoutError`` naming ``path`` and the line number."""
+    columns = None
+    with path.open(encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
+            where = f"{path}:{number}"
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            fields = line.split(",")
+            if not MIN_COLUMNS <= len(fields) <= MAX_COLUMNS:
+                raise DatasetLayoutError(f"{where}: expected {MIN_COLUMNS} to {MAX_COLUMNS} comma-separated columns "
+                                         f"(frame,id,x,y,w,h,...), got {len(fields)}: {shown!r}")
+            if columns is None:
+                columns = len(fields)
+            elif len(fields) != columns:
+                raise DatasetLayoutError(f"{where}: expected {columns} columns like the file's first line, got "
+                                         f"{len(fields)}: {shown!r}")
             try:
-                values = [float(v) for v in line.split(",")]
+                values = [float(v) for v in fields]
             except ValueError:
-                raise DatasetLayoutError(f"{path}:{number}: expected comma-separated numbers, got {line!r}") from None
-            if len(values) < 6:
-                raise DatasetLayoutError(f"{path}:{number}: expected at least frame,id,x,y,w,h, got {line!r}")
+                raise DatasetLayoutError(f"{where}: expected comma-separated numbers, got {shown!r}") from None
+            if not all(np.isfinite(values)):
+                raise DatasetLayoutError(f"{where}: expected finite numbers, got nan or inf in {shown!r}")
+            if values[0] < 1 or values[0] != int(values[0]):
+                raise DatasetLayoutError(f"{where}: the frame number must be a positive integer, got {fields[0]!r}")
+            if values[1] != int(values[1]):
+                raise DatasetLayoutError(f"{where}: the track id must be an integer, got {fields[1]!r}")
+            if values[4] < 0 or values[5] < 0:
+                raise DatasetLayoutError(f"{where}: the box width and height must not be negative, got "
+                                         f"w={fields[4].strip()} h={fields[5].strip()}")
             frame, track = int(values[0]), int(values[1])
             if track < 0:
                 continue

@@ -1,17 +1,10 @@
 """Streaming tracklet embeddings: feed frames as a tracker produces them, read a track's embedding at any time.
 
-Each track keeps O(K * C) numbers, whatever its length. For STA (``aggregation="sta"``) Eq. 4 normalises the block
-scores over all frames seen, but both halves of the fused feature can be kept as running sums of raw scores:
-
-- weighted half: ``sum_n S(n,k) strip_{n,k} = sum_n s_{n,k} strip_{n,k} / sum_n s_{n,k}``, so keep
-  ``sum_n s_{n,k} strip_{n,k}`` and ``sum_n s_{n,k}`` per region k;
-- selected half: ``argmax_n S(n,k) = argmax_n s_{n,k}`` (one positive divisor for all n), so keep the best raw score
-  and its strip, replaced only by a strictly greater score, which keeps the first maximum as the offline argmax does.
-
-For temporal pooling (``aggregation="mean"``) a running sum of strips and the frame count suffice. The result equals
-the offline embedding of all frames seen as one clip (``embed(..., sampling="all")``) up to float rounding (in the
-rare case where two different raw scores round to the same normalised weight, the offline argmax may take the earlier
-frame).
+Each track keeps O(K * C) numbers, whatever its length: a ``reid_runtime.aggregation.RunningFusion`` (running sums of
+score-weighted strips and of scores, and the best score and its strip per region, for STA; a running sum of strips for
+temporal pooling). The result equals the offline embedding of all frames seen as one clip
+(``embed(..., sampling="all")``) up to float rounding; ``ReidModel.embed`` streams long tracklets through the same
+arithmetic.
 """
 
 from __future__ import annotations
@@ -23,19 +16,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reid_runtime.aggregation import EPS
+from reid_runtime.aggregation import RunningFusion
 from reid_runtime.errors import ReidError
-from reid_runtime.model import ReidModel, backbone_terms, check_frames_array, load_frames
+from reid_runtime.model import ReidModel, backbone_terms, check_finite, check_frames_array, load_frames
 
 
 @dataclass
 class _Track:
-    frames: int = 0
+    state: RunningFusion
     last_seen: float = 0.0
-    weighted: np.ndarray | None = None    # (K, C) float64: sum_n s_nk strip_nk (sta) or sum_n strip_nk (mean)
-    score_sum: np.ndarray | None = None   # (K,) float64: sum_n s_nk
-    best_score: np.ndarray | None = None  # (K,) float32: max_n s_nk
-    best_strip: np.ndarray | None = None  # (K, C) float32: strip of the first frame reaching it
     cached: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -67,7 +56,7 @@ class TrackletStream:
         return list(self._tracks)
 
     def num_frames(self, track_id: Hashable) -> int:
-        return self._track(track_id).frames
+        return self._track(track_id).state.frames
 
     def update(self, track_id: Hashable, frames: np.ndarray | Sequence[str | os.PathLike],
                timestamp: float | None = None) -> None:
@@ -88,8 +77,12 @@ class TrackletStream:
         scores, strips = backbone_terms(self.model.backend, np.concatenate(arrays), self.batch_size)
         start = 0
         for track_id, count in owners:
-            track = self._tracks.setdefault(track_id, _Track())
-            self._accumulate(track, scores[start:start + count], strips[start:start + count])
+            track = self._tracks.get(track_id)
+            if track is None:
+                track = self._tracks[track_id] = _Track(RunningFusion(self.model.info.aggregation,
+                                                                      self.model.backend.fusion))
+            track.state.add(scores[start:start + count], strips[start:start + count])
+            track.cached = None
             track.last_seen = now
             start += count
 
@@ -97,7 +90,7 @@ class TrackletStream:
         """``(D,)`` float32: the embedding of every frame seen so far as one clip."""
         track = self._track(track_id)
         if track.cached is None:
-            track.cached = self.model.backend.run_head(self._fused(track)[None])[0]
+            track.cached = self._head(np.stack([track.state.fused()]), [track_id])[0]
         return track.cached
 
     def embeddings(self, track_ids: Sequence[Hashable] | None = None) -> np.ndarray:
@@ -105,8 +98,8 @@ class TrackletStream:
         ids = self.tracks() if track_ids is None else list(track_ids)
         stale = [i for i in ids if self._track(i).cached is None]
         if stale:
-            fused = np.stack([self._fused(self._tracks[i]) for i in stale])
-            for i, row in zip(stale, self.model.backend.run_head(fused)):
+            fused = np.stack([self._tracks[i].state.fused() for i in stale])
+            for i, row in zip(stale, self._head(fused, stale)):
                 self._tracks[i].cached = row
         if not ids:
             return np.zeros((0, self.model.embedding_dim), dtype=np.float32)
@@ -144,29 +137,7 @@ class TrackletStream:
             raise ValueError(f"{name}: update needs at least one frame")
         return load_frames(source, np.arange(len(source)), self.model.input_size)
 
-    def _accumulate(self, track: _Track, scores: np.ndarray, strips: np.ndarray) -> None:
-        track.cached = None
-        if track.weighted is None:
-            track.weighted = np.zeros(strips.shape[1:], dtype=np.float64)
-            track.score_sum = np.zeros(scores.shape[1:], dtype=np.float64)
-            track.best_score = np.full(scores.shape[1:], -np.inf, dtype=np.float32)
-            track.best_strip = np.zeros(strips.shape[1:], dtype=np.float32)
-        track.frames += len(scores)
-        if self.model.info.aggregation == "mean":
-            track.weighted += strips.sum(axis=0, dtype=np.float64)
-            return
-        track.weighted += np.einsum("nk,nkc->kc", scores.astype(np.float64), strips.astype(np.float64))
-        track.score_sum += scores.sum(axis=0, dtype=np.float64)
-        best = scores.argmax(axis=0)  # first maximum within this update
-        top = scores[best, np.arange(scores.shape[1])]
-        better = top > track.best_score
-        track.best_score[better] = top[better]
-        track.best_strip[better] = strips[best[better], np.flatnonzero(better)]
-
-    def _fused(self, track: _Track) -> np.ndarray:
-        if self.model.info.aggregation == "mean":
-            return (track.weighted.mean(axis=0) / track.frames).astype(np.float32)
-        weighted = (track.weighted / np.maximum(track.score_sum, EPS)[:, None]).mean(axis=0)
-        if not self.model.backend.fusion:
-            return weighted.astype(np.float32)
-        return np.concatenate([track.best_strip.mean(axis=0), weighted]).astype(np.float32)
+    def _head(self, fused: np.ndarray, track_ids: Sequence[Hashable]) -> np.ndarray:
+        embeddings = self.model.backend.run_head(fused)
+        check_finite(self.model, embeddings, [f"track {i!r}" for i in track_ids])
+        return embeddings

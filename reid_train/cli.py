@@ -16,26 +16,38 @@ from reid_runtime.cli import options
 @options.out_option("Run folder: last.pt, best.pt, metrics.jsonl, config.json.", required=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set optim.epochs=20 --set data.p=8 (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue from <out>/last.pt (same result as an uninterrupted run).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last.pt (same result as an uninterrupted run); refused if the "
+                   "recipe or the training identities differ from the saved ones, unless --accept-changes.")
+@click.option("--accept-changes", is_flag=True,
+              help="With --resume: continue although the recipe or the data differ from the saved run (the "
+                   "differences are listed).")
+@click.option("--overwrite", is_flag=True,
+              help="Discard the run already in --out (its last.pt, best.pt, metrics.jsonl, config.json) and start "
+                   "again. Without it (or --resume) a folder that holds a run is refused.")
 @options.progress_option()
 @options.json_option()
-def train(recipe: str, data_root: Path, out: Path, overrides: tuple[str, ...], resume: bool, progress: bool | None,
-          as_json: bool) -> None:
+def train(recipe: str, data_root: Path, out: Path, overrides: tuple[str, ...], resume: bool, accept_changes: bool,
+          overwrite: bool, progress: bool | None, as_json: bool) -> None:
     """Train STA, TP or ASTA+AITL with PK batches; checkpoints every epoch, Ctrl-C saves and stops.
+
+    The recipe is checked whole before any work. A run folder is never overwritten by mistake: one that holds a run
+    needs --resume (continue it) or --overwrite (discard it).
 
     \b
     Examples:
       reid train --config demo --data-root data/synth_mars --out runs/demo
       reid train --config sta_mars --data-root /data/mars --out runs/sta_mars --set model.pretrained=resnet50.pth
       reid train --config sta_mars --data-root /data/mars --out runs/sta_mars --resume
+      reid train --config demo --data-root data/synth_mars --out runs/demo --overwrite
       torchrun --nproc_per_node 2 -m reid_runtime.cli.main train --config sta_mars --data-root /data/mars \\
           --out runs/sta_mars
     """
     from reid_train.engine.run import train as run_training
 
     echo = options.make_echo(as_json)
-    result = run_training(recipe, data_root, out, overrides=overrides, resume=resume,
-                          progress=options.show_progress(progress), log=echo)
+    result = run_training(recipe, data_root, out, overrides=overrides, resume=resume, overwrite=overwrite,
+                          accept_changes=accept_changes, progress=options.show_progress(progress), log=echo)
     if not result.is_main:
         return
     if result.interrupted:

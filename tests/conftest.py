@@ -143,6 +143,7 @@ def mot_sequence(tmp_path: Path) -> Path:
 # --- the edge install: what a `pip install 'reid-toolkit[cpu]'` box has (no torch, no matplotlib, no onnx) ---------
 
 EDGE_MISSING = ("torch", "torchvision", "matplotlib", "onnx", "onnxscript", "onnxslim", "onnxconverter_common", "yaml",
+                "pydantic",
                 "faiss", "tensorrt", "openvino")
 
 _EDGE_SITECUSTOMIZE = '''

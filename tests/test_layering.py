@@ -22,7 +22,7 @@ UPPER = {
 # tqdm); matplotlib only in the optional plotting module, which the CLI imports only when matplotlib is present.
 THIRD_PARTY = {
     "reid_runtime": {"torch", "torchvision", "onnx", "onnxscript", "onnxslim", "onnxconverter_common", "yaml",
-                     "matplotlib"},
+                     "pydantic", "matplotlib"},
     "reid_train": {"onnx", "onnxscript", "onnxslim", "onnxconverter_common"},
 }
 ALLOWED = {("reid_runtime/bench/plots.py", "matplotlib")}

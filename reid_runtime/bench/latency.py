@@ -383,7 +383,8 @@ def bench_latency(
                 try:
                     out = run_isolated(TIME_TASK, job, folder, entry.label)
                 except ReidError as exc:
-                    entry.status, entry.reason = "failed", str(exc).splitlines()[0]
+                    reason = str(exc).splitlines()[0]
+                    entry.status, entry.reason = "failed", reason.removeprefix(f"{entry.label}: ")
                     log(f"{entry.label}: failed: {entry.reason}")
                     continue
                 if round_index == 0:

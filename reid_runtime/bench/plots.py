@@ -63,7 +63,8 @@ def plot_latency(report: dict[str, Any], path: str | Path) -> Path:
             ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_xticks(seqs, [str(s) for s in seqs])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # no lines: every entry failed
+            ax.legend(fontsize=8)
     threads = report["settings"].get("threads")
     fig.suptitle(f"{threads or 'default'} threads, {report['machine']['cpu']}", fontsize=10)
     return _save(fig, path)
@@ -86,7 +87,8 @@ def plot_flops(report: dict[str, Any], path: str | Path) -> Path:
     ax.scatter([], [], facecolors="none", edgecolors="tab:red", label="our MAC count, same model (reid bench flops)")
     ax.set(xlabel="GMACs per clip (the papers' 'GFLOPs')", ylabel="published mAP (%)", title="Cost vs accuracy")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    if ax.get_legend_handles_labels()[0]:  # no lines: every entry failed
+        ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 
@@ -107,5 +109,6 @@ def plot_mixed(report: dict[str, Any], path: str | Path) -> Path:
     ax.set(ylabel="frames/s (real frames only)",
            title=f"{report['architecture']}: {lengths['count']} MARS-like tracklets, {lengths['total_frames']} frames "
                  f"(cap {lengths['cap']})")
-    ax.legend(fontsize=8, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:  # no lines: every entry failed
+        ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)

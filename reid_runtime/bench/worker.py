@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         answer = {"ok": True, "result": load_target(request["task"])(request["job"])}
     except Exception as exc:  # reported to the parent, which marks that entry failed and goes on
-        answer = {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        # a ReidError is already the one-line answer for a user; anything else keeps its type for the report
+        answer = {"ok": False, "error": first if isinstance(exc, ReidError) else f"{type(exc).__name__}: {first}"}
     Path(answer_file).write_text(json.dumps(answer), encoding="utf-8")
 
 

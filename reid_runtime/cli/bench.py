@@ -10,6 +10,7 @@ import click
 
 from reid_runtime.cli import options
 from reid_runtime.cli.lazy_group import LazyGroup
+from reid_runtime.errors import ReidError
 from reid_runtime.plugins import bench_commands
 
 
@@ -71,6 +72,11 @@ def latency(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...
     from reid_runtime.bench.report import write
 
     echo = options.make_echo(as_json)
+    if out is not None:
+        from reid_runtime.services.checks import refuse_overwriting_inputs
+
+        refuse_overwriting_inputs(out, [*(("the model", m) for m in model), ("the --macs file", macs)],
+                                  inside=["latency.json", "latency.md", "latency.png"])
     report = bench_latency(list(model), backends, batch_sizes=batch_sizes, seq_lens=seq_lens, threads=threads,
                            runs=runs, warmup=warmup, min_seconds=min_seconds, rounds=rounds, measure_peak=peak,
                            macs=macs_from_flops(macs) if macs else None, log=lambda line: click.echo(line, err=True))
@@ -83,3 +89,5 @@ def latency(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...
         echo(f"Wrote {', '.join(str(f) for f in written.files)}")
     if as_json:
         options.echo_json(report.to_dict())
+    if not any(entry.status == "ok" for entry in report.entries):
+        raise ReidError("nothing was timed: every model failed or was skipped (the reasons are in the table above)")

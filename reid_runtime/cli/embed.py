@@ -48,6 +48,9 @@ def embed(model: str, out: Path, data_root: Path | None, dataset: str, split_nam
           progress: bool | None, as_json: bool) -> None:
     """Embed tracklets into an .npz file (embeddings, pids, camids, tids, paths, meta); resumable after a kill.
 
+    A rerun resumes from <out>.partial/ only with the same model content (sha256), input and settings; otherwise it
+    starts over and says so. The file's meta records the model's fingerprint, which reid search checks.
+
     \b
     Examples:
       reid embed --model sta.onnx --data-root data/mars --dataset mars --split query --out q.npz

@@ -28,13 +28,17 @@ from reid_runtime.cli import options
 @click.option("--visualize", is_flag=True, help="Ranked-list PNGs and STA attention overlays for a few queries.")
 @click.option("--num-visualize", type=click.IntRange(min=1), default=6, show_default=True,
               help="Queries to draw with --visualize.")
+@options.strict_option()
 @options.progress_option()
 @options.json_option()
 def eval_command(model: str, data_root: Path, dataset: str, protocol: str, split_id: int, seq_lens: tuple[int, ...],
                  sampling: str, max_clips: int | None, batch_sizes: tuple[int, ...], rerank: bool, backend: str,
-                 threads: int | None, out: Path | None, visualize: bool, num_visualize: int, progress: bool | None,
-                 as_json: bool) -> None:
+                 threads: int | None, out: Path | None, visualize: bool, num_visualize: int, strict: bool,
+                 progress: bool | None, as_json: bool) -> None:
     """Evaluate a model: R1 / R5 / R10 / R20 / mAP / mINP (%) per test clip length, under a named protocol.
+
+    A tracklet with a frame that cannot be decoded is skipped (it leaves the query set or the gallery) and reported,
+    with the frame, in the output and in eval.json; the scores cover the rest. --strict makes it fatal (exit 2).
 
     \b
     Examples:
@@ -50,6 +54,7 @@ def eval_command(model: str, data_root: Path, dataset: str, protocol: str, split
     report = evaluate(model, data_root, dataset, protocol=protocol, split_id=split_id, seq_lens=seq_lens,
                       sampling=sampling, max_clips=max_clips, batch_size=batch_sizes[0], rerank=rerank,
                       backend=backend, threads=threads, progress=options.show_progress(progress), out=out,
-                      visualize=visualize, num_visualize=num_visualize, log=options.make_echo(as_json))
+                      visualize=visualize, num_visualize=num_visualize, strict=strict,
+                      log=options.make_echo(as_json))
     if as_json:
         options.echo_json(report.to_dict())

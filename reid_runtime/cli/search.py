@@ -24,10 +24,15 @@ from reid_runtime.search import ENGINES
 @click.option("--exclude-same-camera", is_flag=True, help="Drop gallery items with the query's pid and camera.")
 @click.option("--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
               help="auto: faiss for galleries of 20000+ items when installed, numpy otherwise.")
+@click.option("--allow-mixed-models", is_flag=True,
+              help="Rank files embedded by different models (refused by default: their distances do not compare).")
 @options.json_option()
 def search(query_path: Path, gallery_path: Path, out: Path, topk: int, metric: str | None, rerank: bool,
-           exclude_same_camera: bool, engine: str, as_json: bool) -> None:
+           exclude_same_camera: bool, engine: str, allow_mixed_models: bool, as_json: bool) -> None:
     """Top-k gallery matches per query; R1 / R5 / R10 / mAP / mINP (%) when the files carry identities.
+
+    Both files must come from one model (the fingerprint reid embed stores), unless --allow-mixed-models; --out
+    may not be the query or gallery file.
 
     \b
     Examples:
@@ -37,6 +42,7 @@ def search(query_path: Path, gallery_path: Path, out: Path, topk: int, metric: s
     from reid_runtime.services.search import search as run_search
 
     report = run_search(query_path, gallery_path, out, topk=topk, metric=metric, rerank=rerank,
-                        exclude_same_camera=exclude_same_camera, engine=engine, log=options.make_echo(as_json))
+                        exclude_same_camera=exclude_same_camera, engine=engine,
+                        allow_mixed_models=allow_mixed_models, log=options.make_echo(as_json))
     if as_json:
         options.echo_json(report.to_dict(with_results=False))

@@ -19,7 +19,7 @@ from reid_runtime import __version__
 from reid_runtime.data.sampling import TEST_MODES
 from reid_runtime.errors import ReidError
 from reid_runtime.services import Log, quiet
-from reid_runtime.services.checks import one_of, optional_positive_int, positive_int
+from reid_runtime.services.checks import one_of, optional_positive_int, positive_int, refuse_overwriting_inputs
 from reid_runtime.services.loading import as_model, model_label
 
 if TYPE_CHECKING:
@@ -92,7 +92,10 @@ def embed(
     for every track). ``model``: a file, a registry name (``input_size`` sets its frame size) or a loaded
     ``ReidModel``; ``backend``, ``threads``, ``providers`` apply when it is loaded here. ``seq_len``, ``sampling``,
     ``max_clips`` and ``batch_size`` are those of ``ReidModel.embed``; ``chunk_size`` tracklets are persisted at a
-    time. Raises :class:`ReidError` on bad input; ``strict`` also on an unreadable frame.
+    time. A rerun resumes only with the same model content (sha256), data and settings (all but ``batch_size``,
+    ``chunk_size``, ``threads``); otherwise it starts over, saying so on ``log``. The file's meta carries the
+    model's ``fingerprint`` (``reid search`` compares them). Raises :class:`ReidError` on bad input (also an ``out``
+    that is one of the inputs); ``strict`` also on an unreadable frame.
     """
     log = log or quiet
     chosen = [name for name, value in (("data_root", data_root), ("tracklets", tracklets), ("mot", mot))
@@ -105,6 +108,11 @@ def embed(
     chunk_size = positive_int(chunk_size, "chunk_size")
     max_clips = optional_positive_int(max_clips, "max_clips")
     one_of(sampling, TEST_MODES, "sampling")
+    out = Path(out)
+    model_path = model if isinstance(model, (str, os.PathLike)) else getattr(model, "path", None)
+    refuse_overwriting_inputs(out, {"the model": model_path, "the dataset folder": data_root,
+                                    "the tracklets folder": tracklets, "the MOT sequence": mot},
+                              also=[out.with_name(out.name + ".partial")])
 
     if data_root is not None:
         if split is None:
@@ -115,7 +123,7 @@ def embed(
     else:
         records, make_source, described = mot_input(Path(mot), source, positive_int(min_frames, "min_frames"), camid)
 
-    from reid_runtime.embeddings_file import embed_to_file
+    from reid_runtime.embeddings_file import embed_to_file, model_fingerprint
 
     loaded = as_model(model, backend=backend, threads=threads, providers=providers, input_size=input_size)
     label = model_label(model, loaded)
@@ -124,6 +132,7 @@ def embed(
     meta: dict[str, Any] = {
         "model": str(Path(label).resolve()) if Path(label).exists() else label,
         "model_info": dataclasses.asdict(loaded.info),
+        "fingerprint": model_fingerprint(loaded),
         "metric": loaded.metric,
         "backend": loaded.backend_name,
         "seq_len": seq_len,
@@ -135,7 +144,7 @@ def embed(
     if data_root is not None:
         meta.update(dataset=dataset, split=split, protocol=protocol, split_id=split_id)
     result = embed_to_file(loaded, records, make_source(loaded.input_size), out, meta, chunk_size=chunk_size,
-                           progress=progress, seq_len=seq_len, sampling=sampling, batch_size=batch_size,
+                           progress=progress, log=log, seq_len=seq_len, sampling=sampling, batch_size=batch_size,
                            strict=strict, max_clips=max_clips)
     skipped = list(result.meta["errors"])
     for error in skipped[:SHOWN_SKIPPED]:

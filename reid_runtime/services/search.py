@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reid_runtime.embeddings_file import Embeddings
+from reid_runtime.embeddings_file import Embeddings, describe_fingerprint
+from reid_runtime.errors import ReidError
 from reid_runtime.services import Log, quiet
-from reid_runtime.services.checks import positive_int
+from reid_runtime.services.checks import positive_int, refuse_overwriting_inputs
 
 SCORE_KEYS = ("R1", "R5", "R10", "mAP", "mINP")
 
@@ -75,6 +76,7 @@ def search(
     rerank: bool = False,
     exclude_same_camera: bool = False,
     engine: str = "auto",
+    allow_mixed_models: bool = False,
     log: Log | None = None,
 ) -> SearchReport:
     """Top-``topk`` gallery matches for every query of two embeddings files (or loaded :class:`Embeddings`).
@@ -82,7 +84,9 @@ def search(
     ``metric`` defaults to the one the files' model was trained for; ``rerank`` ranks by k-reciprocal re-ranked
     distances; ``exclude_same_camera`` drops gallery items with the query's identity and camera; ``engine`` is auto,
     numpy or faiss (:func:`reid_runtime.search.search`). With ``out`` the report (with every query's matches) is
-    written there as JSON, atomically. Raises :class:`ReidError` on bad input.
+    written there as JSON, atomically (never over the query or gallery file). The files must come from one model
+    (equal ``fingerprint`` in their meta), unless ``allow_mixed_models``; files written before fingerprints existed
+    are accepted with a note. Raises :class:`ReidError` on bad input.
     """
     from reid_runtime.embeddings_file import load_embeddings
     from reid_runtime.io import write_json_atomic
@@ -92,8 +96,11 @@ def search(
     log = log or quiet
     topk = positive_int(topk, "topk")
     names = {"query": _name(query), "gallery": _name(gallery)}
+    if out is not None:
+        refuse_overwriting_inputs(out, {"the query file": _path(query), "the gallery file": _path(gallery)})
     sets = {key: value if isinstance(value, Embeddings) else load_embeddings(value)
             for key, value in (("query", query), ("gallery", gallery))}
+    check_same_model(sets["query"], sets["gallery"], names["query"], names["gallery"], allow_mixed_models, log)
     left_out: dict[str, list[str]] = {}
     for key, part in sets.items():
         valid = part.valid()
@@ -120,6 +127,31 @@ def search(
         write_json_atomic(out, report.to_dict())
         log(f"wrote {out}")
     return report
+
+
+def check_same_model(query: Embeddings, gallery: Embeddings, query_name: str, gallery_name: str,
+                     allow_mixed: bool = False, log: Log = quiet) -> None:
+    """Refuse to rank embeddings of two different models (their meta ``fingerprint`` ids differ) unless
+    ``allow_mixed``; a file without a fingerprint (written before they existed) passes with a note on ``log``."""
+    q, g = query.meta.get("fingerprint"), gallery.meta.get("fingerprint")
+    missing = [name for name, value in ((query_name, q), (gallery_name, g))
+               if not isinstance(value, dict) or not value.get("id")]
+    if missing:
+        log(f"note: {' and '.join(missing)} carr{'y' if len(missing) > 1 else 'ies'} no model fingerprint (written "
+            "before reid embed recorded one); cannot check that both files come from one model")
+        return
+    if q["id"] == g["id"]:
+        return
+    line = (f"{query_name} (model {query.meta.get('model', '?')}, {describe_fingerprint(q)}) and {gallery_name} "
+            f"(model {gallery.meta.get('model', '?')}, {describe_fingerprint(g)}) were embedded by different models")
+    if not allow_mixed:
+        raise ReidError(f"{line}; their distances are not comparable: embed both with one model, or pass "
+                        "--allow-mixed-models (allow_mixed_models=True) to rank them anyway")
+    log(f"warning: {line}; ranking them anyway (--allow-mixed-models)")
+
+
+def _path(source: str | os.PathLike[str] | Embeddings) -> str | os.PathLike[str] | None:
+    return None if isinstance(source, Embeddings) else source
 
 
 def _name(source: str | os.PathLike[str] | Embeddings) -> str:

@@ -4,6 +4,9 @@ Registered with the runtime through the ``reid.backends`` entry point (``reid_tr
 ``reid_runtime.load("runs/x/best.pt")`` and ``reid_runtime.load("sta_resnet50")`` work wherever torch is installed,
 while the runtime itself never imports torch. Models with per-frame terms (STA, TP) also expose them and the learned
 part after aggregation, so streaming and split batching work with a checkpoint as with a split export.
+
+Checkpoints load through :func:`reid_train.engine.checkpoint.load_model`, i.e. ``torch.load(weights_only=True)``:
+a file whose pickle names anything but tensors and plain values is refused in one line and nothing of it runs.
 """
 
 from __future__ import annotations

@@ -22,7 +22,16 @@ from reid_runtime.metrics import evaluate_ranking, pairwise_distance
 from reid_train.data.pk_sampler import PKSampler
 from reid_train.data.transforms import build_train_transform
 from reid_train.data.video_dataset import VideoTrainDataset
-from reid_train.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reid_train.engine.checkpoint import (
+    CONVERT_HINT,
+    FORMAT,
+    load_checkpoint,
+    load_scheduler_state,
+    rng_state,
+    save_checkpoint,
+    scheduler_state,
+    set_rng_state,
+)
 from reid_train.engine.features import extract_features
 from reid_train.engine.objective import Objective
 from reid_train.models import create_model
@@ -112,7 +121,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "model_config": self.model.model_config,
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "scheduler": scheduler_state(self.scheduler),  # MultiStepLR's Counter as a plain dict
             "scaler": self.scaler.state_dict(),
             "generator": self.generator.get_state(),
             "rng": rng_state(),
@@ -123,6 +132,7 @@ class Trainer:
             "config": self.config,
             "pids": sorted(self.train_set.pid_to_label, key=self.train_set.pid_to_label.get),
             "dataset": self.splits.name,
+            "train_tracklets": len(self.train_set.tracklets),  # with pids: the training identities --resume compares
         }
 
     def _save(self, name: str, epoch: int, step: int) -> Path | None:
@@ -132,17 +142,25 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         ckpt = load_checkpoint(path, map_location=self.device)
+        if ckpt["format"] != FORMAT:
+            raise ReidError(f"{path}: a checkpoint of the old format {ckpt['format']!r}; convert it with: "
+                            + CONVERT_HINT.format(path=path))
+        missing = [k for k in ("optimizer", "scheduler", "scaler", "generator", "rng", "epoch") if k not in ckpt]
+        if missing:
+            raise ReidError(f"{path}: holds no training state to resume from (no {', '.join(missing)}); "
+                            "expected the last.pt of a reid train run")
         if ckpt["model_config"] != self.model.model_config:
             raise ReidError(f"{path}: the checkpoint's model ({ckpt['model_config']}) differs from the recipe's "
                             f"({self.model.model_config})")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
+        load_scheduler_state(self.scheduler, ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        self.generator.set_state(ckpt["generator"])
+        self.generator.set_state(ckpt["generator"].cpu())
         set_rng_state(ckpt["rng"])
         self.start_epoch, self.start_step = ckpt["epoch"], ckpt["step_in_epoch"]
         self.global_step, self.best_map = ckpt["global_step"], ckpt["best_map"]
+        self._truncate_metrics(self.start_epoch, self.start_step)
         self._log({"event": "resume", "from": str(path), "epoch": self.start_epoch, "step": self.start_step})
 
     # ---- logging ------------------------------------------------------------------------------------------
@@ -151,8 +169,36 @@ class Trainer:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         record = {"time": round(time.time(), 3), **record}
-        with open(self.out_dir / "metrics.jsonl", "a") as f:
+        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the checkpoint that follows it
+
+    def _truncate_metrics(self, epoch: int, step: int) -> None:
+        """Cut metrics.jsonl back to the checkpoint being resumed (``epoch`` epochs done, ``step`` steps into the
+        next), atomically: records logged after it by a run killed between two checkpoints (and a torn last line)
+        go, so the resumed run logs each epoch once."""
+        from reid_runtime.io import write_bytes_atomic
+
+        path = self.out_dir / "metrics.jsonl"
+        if not self.is_main or not path.is_file():
+            return
+        text = path.read_text(encoding="utf-8", errors="replace")
+        kept: list[str] = []
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a kill
+            if not isinstance(record, dict):
+                continue
+            at = _log_position(record)
+            if at is not None and at > (epoch, step):
+                break
+            kept.append(line)
+        new = "".join(f"{line}\n" for line in kept)
+        if new != text:
+            write_bytes_atomic(path, new.encode("utf-8"))
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def _handle_signal(self, signum, frame) -> None:
@@ -253,6 +299,14 @@ class Trainer:
         """Query/gallery features with deterministic test sampling, then CMC / mAP / mINP."""
         return evaluate_model(self.model, self.splits, self.config["data"], device=self.device,
                               progress=self.progress)
+
+
+def _log_position(record: dict[str, Any]) -> tuple[int, int] | None:
+    """Where in training a metrics.jsonl record was written: (epochs done, steps into the next epoch)."""
+    epoch, step = record.get("epoch"), record.get("step", 0)
+    if record.get("event") not in ("epoch", "interrupted", "resume") or type(epoch) is not int or type(step) is not int:
+        return None
+    return (epoch, 0) if record["event"] == "epoch" else (epoch, step)
 
 
 def evaluate_model(model: torch.nn.Module, splits, data_cfg: dict, *, device: torch.device | str = "cpu",

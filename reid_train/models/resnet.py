@@ -172,12 +172,10 @@ def create_resnet(name: str, *, num_classes: int = 1000, last_stride: int = 2, w
 
 def load_pretrained(model: ResNet, path: str | os.PathLike[str]) -> None:
     """Load a torchvision-format state dict from ``path`` strictly (every key present, every shape equal)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ReidError(f"pretrained weights {os.fspath(path)!r} do not exist") from None
-    except Exception as exc:
-        raise ReidError(f"cannot read pretrained weights {os.fspath(path)!r}: {exc}") from exc
+    from reid_train.engine.checkpoint import torch_load_safe
+
+    # weights_only=True: a file whose pickle names any other object (os.system...) is refused before it is built
+    state = torch_load_safe(path, "cpu", what="pretrained weights file")
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ReidError(f"{os.fspath(path)!r} is not a state dict (a mapping of parameter names to tensors)")
     expected = model.state_dict()

@@ -94,13 +94,154 @@ def test_chunks_are_bounded_in_frames(tmp_path):
     assert model.calls == [[0.0, 1.0, 2.0], [3.0, 4.0], [5.0]]
 
 
-def test_resume_refuses_other_settings_and_duplicates(tmp_path):
-    records, items = _records(5)
+def _killed_run(out, records, items, meta, **options):
+    """A run killed after its first chunk of 2 tracklets: ``out.partial/`` holds one chunk."""
     with pytest.raises(KeyboardInterrupt):
-        embed_to_file(_CountingModel(fail_after=1), records, _source(items), tmp_path / "o.npz", {"seq_len": 4},
-                      chunk_size=2)
-    with pytest.raises(ReidError, match="o.npz.partial: holds partial results of a run with other settings "
-                                        r"\(seq_len differ\)"):
-        embed_to_file(_CountingModel(), records, _source(items), tmp_path / "o.npz", {"seq_len": 8})
+        embed_to_file(_CountingModel(fail_after=1), records, _source(items), out, meta, chunk_size=2, **options)
+    assert len(list(out.with_name(out.name + ".partial").glob("chunk-*.npz"))) == 1
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"meta": {"seq_len": 8}}, "seq_len"),
+    ({"meta": {"seq_len": 4, "fingerprint": {"id": "sha256:other"}}}, "the model file's content"),
+    ({"options": {"strict": True}}, "strict"),
+    ({"records": 4}, "tracklets"),
+])
+def test_another_run_starts_over_and_says_so(tmp_path, change, named):
+    records, items = _records(5)
+    out = tmp_path / "o.npz"
+    _killed_run(out, records, items, {"seq_len": 4}, strict=False)
+    records = records[: change.get("records", 5)]
+    model, lines = _CountingModel(), []
+    result = embed_to_file(model, records, _source(items), out, change.get("meta", {"seq_len": 4}), chunk_size=2,
+                           log=lines.append, **change.get("options", {"strict": False}))
+    assert model.calls[0] == [0.0, 1.0]  # the old chunk was not reused
+    assert len(lines) == 1 and "o.npz.partial: holds partial results of another run" in lines[0]
+    assert named in lines[0] and lines[0].endswith("starting over")
+    assert len(result) == len(records) and not out.with_name("o.npz.partial").exists()
+
+
+def test_batch_size_does_not_change_the_key_and_duplicates_are_refused(tmp_path):
+    records, items = _records(5)
+    _killed_run(tmp_path / "o.npz", records, items, {}, batch_size=4)
+    model, lines = _CountingModel(), []
+    embed_to_file(model, records, _source(items), tmp_path / "o.npz", {}, chunk_size=2, batch_size=16,
+                  log=lines.append)
+    assert model.calls[0] == [2.0, 3.0] and lines == ["%s: resuming, 2 tracklets were embedded by an earlier run"
+                                                       % (tmp_path / "o.npz.partial")]
     with pytest.raises(ReidError, match="share tid '0001'"):
         embed_to_file(_CountingModel(), records + records[1:2], _source(items), tmp_path / "d.npz", {})
+
+
+def _damage_chunk(folder, how):
+    chunk = next(folder.glob("chunk-*.npz"))
+    if how == "truncated":
+        chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+    elif how == "empty":
+        chunk.write_bytes(b"")
+    elif how == "bad errors json":
+        with np.load(chunk) as data:
+            arrays = dict(data)
+        np.savez(chunk, **{**arrays, "errors": np.array("{not json")})
+    elif how == "rows do not match keys":
+        with np.load(chunk) as data:
+            arrays = dict(data)
+        np.savez(chunk, **{**arrays, "embeddings": arrays["embeddings"][:1]})
+    elif how == "object array":
+        with np.load(chunk) as data:
+            arrays = dict(data)
+        np.savez(chunk, **{**arrays, "keys": np.array([object(), object()], dtype=object)})
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "bad errors json", "rows do not match keys", "object array"])
+def test_a_damaged_chunk_is_reported_and_redone(tmp_path, how):
+    records, items = _records(5)
+    out = tmp_path / "o.npz"
+    _killed_run(out, records, items, {})
+    _damage_chunk(tmp_path / "o.npz.partial", how)
+    model, lines = _CountingModel(), []
+    result = embed_to_file(model, records, _source(items), out, {}, chunk_size=2, log=lines.append)
+    assert model.calls == [[0.0, 1.0], [2.0, 3.0], [4.0]]  # the damaged chunk's tracklets are embedded again
+    assert len(lines) == 1 and "1 damaged chunk (chunk-000001.npz: " in lines[0]
+    assert lines[0].endswith("embedding its tracklets again")
+    fresh = embed_to_file(_CountingModel(), records, _source(items), tmp_path / "fresh.npz", {})
+    np.testing.assert_array_equal(result.embeddings, fresh.embeddings)
+
+
+@pytest.mark.parametrize("state, reported", [
+    ("empty folder", "empty (an earlier run stopped before its first chunk"),
+    ("damaged meta.json", "its meta.json is damaged"),
+    ("old meta.json", "partial results of an older version"),
+    ("chunks without meta.json", "holds no meta.json"),
+    ("meta.json of another shape", "holds partial results of another run"),
+])
+def test_an_empty_or_undescribed_partial_folder_is_reported_and_started_over(tmp_path, state, reported):
+    records, items = _records(3)
+    folder = tmp_path / "o.npz.partial"
+    if state == "empty folder":
+        folder.mkdir()
+    else:
+        _killed_run(tmp_path / "o.npz", records, items, {"seq_len": 4})
+        if state == "damaged meta.json":
+            (folder / "meta.json").write_text('{"format": "reid-emb')
+        elif state == "old meta.json":  # the format before runs were keyed: the plain meta
+            (folder / "meta.json").write_text('{"seq_len": 4}')
+        elif state == "meta.json of another shape":
+            (folder / "meta.json").write_text('{"format": "reid-embed-partial/2", "meta": [1], "options": 2}')
+        else:
+            (folder / "meta.json").unlink()
+    model, lines = _CountingModel(), []
+    result = embed_to_file(model, records, _source(items), tmp_path / "o.npz", {"seq_len": 4}, log=lines.append)
+    assert model.calls == [[0.0, 1.0, 2.0]] and len(result) == 3
+    assert len(lines) == 1 and reported in lines[0] and lines[0].endswith("starting over")
+
+
+def test_a_failed_first_write_leaves_no_empty_partial_folder(tmp_path, monkeypatch):
+    import errno
+
+    import reid_runtime.embeddings_file as ef
+
+    def full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(ef, "write_json_atomic", full)
+    records, items = _records(3)
+    with pytest.raises(OSError, match="No space left"):
+        embed_to_file(_CountingModel(), records, _source(items), tmp_path / "o.npz", {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_in_place_of_the_partial_folder_is_one_line(tmp_path):
+    records, items = _records(2)
+    (tmp_path / "o.npz.partial").write_text("mine")
+    with pytest.raises(ReidError, match="o.npz.partial: exists and is not a folder"):
+        embed_to_file(_CountingModel(), records, _source(items), tmp_path / "o.npz", {})
+    assert (tmp_path / "o.npz.partial").read_text() == "mine"
+
+
+def test_model_fingerprint_hashes_the_files_of_the_model(sta_split, tmp_path):
+    import hashlib
+    import shutil
+
+    import reid_runtime
+    from reid_runtime.embeddings_file import HASH_BLOCK, file_sha256, model_fingerprint
+
+    backbone, head = sta_split, sta_split.with_name(sta_split.name.replace(".backbone.", ".head."))
+    by_backbone = model_fingerprint(reid_runtime.load(backbone))
+    by_head = model_fingerprint(reid_runtime.load(head))
+    assert by_backbone["id"] == by_head["id"] and by_backbone["id"].startswith("sha256:")
+    assert set(by_backbone["files"]) == {backbone.name, head.name}
+    assert by_backbone["files"][head.name] == hashlib.sha256(head.read_bytes()).hexdigest()
+    assert (by_backbone["architecture"], by_backbone["precision"]) == ("sta_tiny", "fp32")
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * (HASH_BLOCK // 128 + 3))  # more than two blocks
+    assert file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in (backbone, head):
+        shutil.copy(path, copy / path.name)
+    assert model_fingerprint(reid_runtime.load(copy / backbone.name))["id"] == by_backbone["id"]  # content, not path
+    loaded = reid_runtime.load(copy / backbone.name)
+    with open(copy / head.name, "ab") as f:
+        f.write(b"\0")  # one byte more in the head file: another model
+    assert model_fingerprint(loaded)["id"] != by_backbone["id"]

@@ -1,4 +1,5 @@
-"""Atomic writes: complete files only, normal permissions, no temp files left behind."""
+"""Atomic, durable writes: complete files only, normal permissions, no temp files left behind, the folder fsynced,
+failures naming the file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import stat
 
 import pytest
 
-from reid_runtime.io import write_atomic, write_json_atomic
+from reid_runtime.io import fsync_folder, write_atomic, write_json_atomic
 
 
 def test_written_file_has_umask_permissions(tmp_path):
@@ -30,3 +31,47 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
         write_atomic(path, boom)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_the_rename_is_made_durable_by_an_fsync_of_the_folder(tmp_path, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    write_json_atomic(tmp_path / "a.json", [1])
+    assert synced == ["file", "folder"]  # the data, then the folder entry after os.replace
+
+
+def test_a_folder_that_cannot_be_fsynced_is_skipped_silently(tmp_path, monkeypatch):
+    import errno
+
+    real_fsync = os.fsync
+
+    def no_folder_fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", no_folder_fsync)
+    fsync_folder(tmp_path)
+    assert write_json_atomic(tmp_path / "a.json", 1).read_text() == "1\n"
+
+
+def test_a_failed_write_names_the_target_file(tmp_path):
+    import errno
+
+    def disk_full(f):
+        raise OSError(errno.ENOSPC, "No space left on device")  # what f.write raises: no file name
+
+    with pytest.raises(OSError) as info:
+        write_atomic(tmp_path / "e.npz", disk_full)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "e.npz")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError) as info:  # the parent is a file: the mkdir names it
+        write_atomic(tmp_path / "file" / "x.json", lambda f: None)
+    assert str(tmp_path / "file") in str(info.value.filename)

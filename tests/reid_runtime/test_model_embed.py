@@ -55,6 +55,18 @@ def test_split_model_packs_a_batch_into_one_backbone_and_one_head_call(sta_split
     assert calls == {"backbone": [15], "head": [6]}  # distinct frames 2+7+5+1; clips 1+2+2+1
 
 
+def test_all_sampling_packs_short_tracklets_and_streams_long_ones_in_full_backbone_calls(sta_split, make_tracklets):
+    model = reid_runtime.load(sta_split, threads=1)
+    calls = {"backbone": [], "head": []}
+    backbone, head = model.backend.run_backbone, model.backend.run_head
+    model.backend.run_backbone = lambda x: calls["backbone"].append(len(x)) or backbone(x)
+    model.backend.run_head = lambda x: calls["head"].append(len(x)) or head(x)
+    tracklets = make_tracklets([20, 3, 5, 30])
+    out = model.embed(tracklets, sampling="all", seq_len=4, batch_size=4)  # 16 frames per backbone call
+    assert calls == {"backbone": [16, 16, 16, 10], "head": [3, 1]}  # three tracklets end in the 2nd call, one last
+    np.testing.assert_allclose(out, model.embed(tracklets, sampling="all", batch_size=64), rtol=1e-5, atol=1e-5)
+
+
 def test_full_model_calls_never_mix_lengths_and_respect_batch_size(sta_onnx, make_tracklets):
     model = reid_runtime.load(sta_onnx, threads=1)
     shapes = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reid_runtime.data.frames import FrameReadError
 from reid_runtime.errors import DatasetLayoutError
 from reid_runtime.mot import iter_track_crops, read_mot_sequence
 
@@ -54,5 +55,51 @@ def test_layout_errors_name_the_file(mot_sequence):
     with pytest.raises(DatasetLayoutError, match="det.txt: missing"):
         read_mot_sequence(root, "det")
     (root / "gt" / "gt.txt").write_text("1,2,3\n")
-    with pytest.raises(DatasetLayoutError, match="gt.txt:1: expected at least frame,id,x,y,w,h"):
+    with pytest.raises(DatasetLayoutError, match=r"gt.txt:1: expected 6 to 10 comma-separated columns \(frame,id,x,y"):
         read_mot_sequence(root, "gt")
+
+
+GOOD = "1,1,11,21,30,60,1,1,1.0"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("2,1,nan,21,30,60,1,1,1.0", "expected finite numbers, got nan or inf"),
+    ("2,1,11,21,inf,60,1,1,1.0", "expected finite numbers, got nan or inf"),
+    ("2,1,11,21,-30,60,1,1,1.0", "the box width and height must not be negative, got w=-30 h=60"),
+    ("2,1,11,21,30,abc,1,1,1.0", "expected comma-separated numbers"),
+    ("2,1,11,21,30,60,1", "expected 9 columns like the file's first line, got 7"),
+    ("2,1,11,21,30,60,1,1,1.0,0,0,0", "expected 6 to 10 comma-separated columns"),
+    ("0,1,11,21,30,60,1,1,1.0", "the frame number must be a positive integer, got '0'"),
+    ("2.5,1,11,21,30,60,1,1,1.0", "the frame number must be a positive integer, got '2.5'"),
+    ("2,1.5,11,21,30,60,1,1,1.0", "the track id must be an integer, got '1.5'"),
+])
+def test_a_malformed_line_is_named_with_its_number(mot_sequence, line, message):
+    (mot_sequence / "gt" / "gt.txt").write_text(f"{GOOD}\n\n{line}\n")
+    with pytest.raises(DatasetLayoutError, match=f"gt.txt:3: {message}") as error:
+        read_mot_sequence(mot_sequence, "gt", min_frames=1)
+    assert "\n" not in str(error.value)
+
+
+def test_a_zero_size_box_is_dropped_like_one_outside_the_image(mot_sequence):
+    (mot_sequence / "gt" / "gt.txt").write_text(f"{GOOD}\n2,1,11,21,0,60,1,1,1.0\n")
+    assert [b.frame for b in read_mot_sequence(mot_sequence, "gt", min_frames=1).tracks[1]] == [1]
+
+
+@pytest.mark.parametrize(("ini", "message"), [
+    ("[Sequence]\nimHeight=tall\nimWidth=160\n", "imHeight='tall', imWidth='160'; expected positive integers"),
+    ("[Sequence]\nimHeight=-1\nimWidth=160\n", "imHeight=.-1., imWidth=.160.; expected positive integers"),
+    ("imHeight=120\n", "not a readable seqinfo.ini"),
+    ("[Sequence]\nimDir=../../etc\n", "imDir='../../etc'; expected a folder inside"),
+])
+def test_a_damaged_seqinfo_is_one_error(mot_sequence, ini, message):
+    (mot_sequence / "seqinfo.ini").write_text(ini)
+    with pytest.raises(DatasetLayoutError, match=f"seqinfo.ini: {message}"):
+        read_mot_sequence(mot_sequence, "gt")
+
+
+def test_frames_that_disagree_with_seqinfo_are_named(mot_sequence):
+    ini = mot_sequence / "seqinfo.ini"
+    ini.write_text(ini.read_text().replace("imHeight=120", "imHeight=240"))
+    seq = read_mot_sequence(mot_sequence, "gt", min_frames=4)
+    with pytest.raises(FrameReadError, match="000001.jpg: is 120x160 .* declares 240x160"):
+        list(iter_track_crops(seq, [1], (32, 16)))

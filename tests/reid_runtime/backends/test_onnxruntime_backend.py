@@ -89,3 +89,111 @@ def test_tensorrt_ep_profile_covers_every_dynamic_input(sta_onnx, sta_split):
     split = OnnxRuntimeBackend(sta_split)
     assert trt_profile_shapes(split.backbone, profile)["trt_profile_max_shapes"] == "frames:256x3x64x32"
     assert trt_profile_shapes(split.head, profile)["trt_profile_opt_shapes"] == "fused:128x256"
+
+
+# --- hostile or damaged models: one ReidError naming the file and what was expected ------------------------------
+
+F = TensorProto.FLOAT
+
+
+def _props(path):
+    return {p.key: p.value for p in onnx.load(path).metadata_props}
+
+
+def _tiny(path, inputs, outputs, props):
+    """A graph with the given inputs and outputs ((name, shape, type)); outputs are constants, inputs unused."""
+    nodes, constants = [], []
+    for name, shape, _ in outputs:
+        value = np.zeros([d if isinstance(d, int) else 1 for d in shape], np.float32)
+        constants.append(onnx.numpy_helper.from_array(value, f"c_{name}"))
+        nodes.append(helper.make_node("Identity", [f"c_{name}"], [name]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, s, t in inputs],
+                              [helper.make_tensor_value_info(n, t, s) for n, s, t in outputs], constants)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, path)
+    return path
+
+
+FULL_IN = [("frames", ["batch", "seq", 3, 64, 32], F)]
+FULL_OUT = [("embedding", ["batch", 32], F)]
+BACKBONE_IN = [("frames", ["n", 3, 64, 32], F)]
+BACKBONE_OUT = [("scores", ["n", 4], F), ("strips", ["n", 4, 16], F)]
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "props", "message"), [
+    ([("frames", ["n", 3, 64, 32], F)], FULL_OUT, {},
+     r"input 'frames' has rank 4 \[n, 3, 64, 32\]; expected rank 5 \(batch, seq, 3, H, W\) for a role=full graph"),
+    ([("images", ["batch", "seq", 3, 64, 32], F)], FULL_OUT, {},
+     r"expected one input 'frames' \(batch, seq, 3, H, W\) for a role=full graph; this graph takes 'images'"),
+    (FULL_IN + [("extra", [1], F)], FULL_OUT, {}, "expected one input 'frames'"),
+    (FULL_IN, [("features", ["batch", 32], F)], {}, "expected an output 'embedding' .* this graph outputs 'features'"),
+    (FULL_IN, [("embedding", ["batch", 4, 32], F)], {}, r"output 'embedding' has rank 3 .* expected rank 2"),
+    ([("frames", ["batch", "seq", 3, 64, 32], TensorProto.INT64)], FULL_OUT, {},
+     "input 'frames' is tensor.int64.; expected tensor.float"),
+    ([("frames", ["batch", "seq", 1, 64, 32], F)], FULL_OUT, {}, "input 'frames' has 1 channels"),
+    (FULL_IN, FULL_OUT, {"reid.input_size": "128x64"},
+     r"the graph takes 64x32 frames but its metadata says 128x64 \(reid.input_size\)"),
+    ([("frames", ["batch", "seq", 3, 64, "w"], F)], FULL_OUT, {"reid.input_size": "128x32"},
+     "frames of height 64 but its metadata says 128x32"),
+    (FULL_IN, FULL_OUT, {"reid.embedding_dim": "64"},
+     "output 'embedding' is 32-d but its metadata says reid.embedding_dim 64"),
+    (FULL_IN, FULL_OUT, {"reid.input_size": "64by32"}, "metadata reid.input_size is '64by32', expected HxW"),
+    (FULL_IN, FULL_OUT, {"reid.embedding_dim": "-3"}, "metadata reid.embedding_dim is '-3', expected a positive"),
+    (FULL_IN, FULL_OUT, {"reid.model_config": "{broken"}, "metadata reid.model_config is '{broken', expected a JSON"),
+    (FULL_IN, FULL_OUT, {"reid.metric": "manhattan"}, "metadata reid.metric is 'manhattan', expected one of"),
+    (FULL_IN, FULL_OUT, {"reid.aggregation": "max"}, "metadata reid.aggregation is 'max', expected one of"),
+    (FULL_IN, FULL_OUT, {"reid.role": "backbone"}, "input 'frames' has rank 5 .* expected rank 4 .* role=backbone"),
+    (BACKBONE_IN, BACKBONE_OUT, {"reid.role": "backbone", "reid.companion": ""}, "names no companion graph"),
+    (BACKBONE_IN, BACKBONE_OUT, {"reid.role": "backbone", "reid.companion": "../elsewhere/head.onnx"},
+     "metadata reid.companion is '../elsewhere/head.onnx'; expected the file name"),
+    ([("frames", ["n", 3, 64, 32], F)], [("scores", ["n", 2], F), ("strips", ["n", 2, 16], F)],
+     {"reid.role": "backbone", "reid.companion": "x.onnx"}, "output 'scores' has 2 regions .* reid.num_regions 4"),
+])
+def test_a_graph_that_breaks_the_contract_is_one_line(sta_onnx, tmp_path, inputs, outputs, props, message):
+    path = _tiny(tmp_path / "bad.onnx", inputs, outputs, _props(sta_onnx) | props)
+    with pytest.raises(ReidError, match=message) as error:
+        OnnxRuntimeBackend(path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def test_outputs_are_checked_when_the_graph_runs(sta_onnx, tmp_path):
+    path = _tiny(tmp_path / "const.onnx", FULL_IN, [("embedding", ["batch", 32], F)], _props(sta_onnx))
+    backend = OnnxRuntimeBackend(path)  # loads: the declared shapes match; the constant has one row only
+    with pytest.raises(ReidError, match=r"const.onnx: output 'embedding' of the full graph has shape \[1, 32\] for 2"):
+        backend.run_full(np.zeros((2, 2, 3, 64, 32), np.float32))
+
+
+def test_truncated_and_non_onnx_files(sta_onnx, tmp_path):
+    (tmp_path / "cut.onnx").write_bytes(sta_onnx.read_bytes()[:5000])
+    (tmp_path / "text.onnx").write_text("hello")
+    for name in ("cut.onnx", "text.onnx"):
+        with pytest.raises(ReidError, match=f"{name}: not a loadable ONNX model, the file is not ONNX, truncated"):
+            OnnxRuntimeBackend(tmp_path / name)
+
+
+def _set(path, **props):
+    model = onnx.load(path)
+    for prop in model.metadata_props:
+        if prop.key in props:
+            prop.value = props[prop.key]
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda d, full: _set(d / "sta.head.onnx", **{"reid.architecture": "tp_tiny"}),
+     "sta.head.onnx: not the head of sta.backbone.onnx: their metadata differ in reid.architecture"),
+    (lambda d, full: _set(d / "sta.head.onnx", **{"reid.companion": "other.backbone.onnx"}),
+     "sta.head.onnx: not the head of sta.backbone.onnx: it names 'other.backbone.onnx'"),
+    (lambda d, full: (d / "sta.head.onnx").write_bytes(full.read_bytes()),
+     "sta.head.onnx: expected the head graph of sta.backbone.onnx, found role 'full'"),
+    (lambda d, full: (d / "sta.head.onnx").write_bytes(b"\x08\x07"),
+     "sta.head.onnx: not a loadable ONNX model"),
+])
+def test_a_companion_of_another_model_is_refused(sta_split, sta_onnx, tmp_path, damage, message):
+    for name in ("sta.backbone.onnx", "sta.head.onnx"):
+        (tmp_path / name).write_bytes(sta_split.with_name(name).read_bytes())
+    damage(tmp_path, sta_onnx)
+    with pytest.raises(ReidError, match=message):
+        OnnxRuntimeBackend(tmp_path / "sta.backbone.onnx")

@@ -101,3 +101,21 @@ def test_old_option_names_are_gone(sta_onnx, synth_mars):
         result = CliRunner().invoke(cli, ["eval", "--model", str(sta_onnx), "--data-root", str(synth_mars),
                                           "--dataset", "mars", *old])
         assert result.exit_code == 2 and "No such option" in result.output
+
+
+def test_unreadable_frames_are_skipped_and_reported_unless_strict(sta_onnx, synth_mars, tmp_path):
+    import shutil
+
+    from reid_runtime.data.frames import FrameReadError
+    from reid_runtime.data.registry import load_dataset
+
+    root = tmp_path / "mars"
+    shutil.copytree(synth_mars, root)
+    frame = load_dataset("mars", root, attributes=False).gallery[0].frames[1]
+    Path(frame).write_bytes(b"")
+    result = _run("--model", sta_onnx, "--data-root", root, "--dataset", "mars", "--max-clips", "2")
+    assert "skipped gallery tracklet" in result.output and f"{frame}: empty file" in result.output
+    assert "Skipped 1 tracklets with unreadable frames (0 left the query set, 1 the gallery)" in result.output
+    with pytest.raises(FrameReadError, match="empty file"):
+        CliRunner().invoke(cli, ["eval", "--model", str(sta_onnx), "--data-root", str(root), "--dataset", "mars",
+                                 "--strict"], catch_exceptions=False)

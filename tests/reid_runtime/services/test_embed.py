@@ -66,3 +66,25 @@ def test_folder_input_errors_name_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReidError, match="empty: tracklet folder holds no frames"):
         folder_input(tmp_path)
+
+
+def test_the_file_carries_the_model_fingerprint(sta_split, make_tracklets, tmp_path):
+    from reid_runtime.embeddings_file import model_fingerprint
+
+    crops = _crops(tmp_path / "crops", make_tracklets([2, 3]), ["a", "b"])
+    report = embed(sta_split, tmp_path / "e.npz", tracklets=crops, seq_len=2)
+    fingerprint = load_embeddings(report.path).meta["fingerprint"]
+    assert fingerprint == model_fingerprint(reid_runtime.load(sta_split))
+    assert fingerprint["architecture"] == "sta_tiny" and len(fingerprint["files"]) == 2  # both graphs of the split
+
+
+@pytest.mark.parametrize("where", ["model", "tracklets folder", "partial inside the tracklets folder"])
+def test_an_out_that_is_an_input_is_refused(sta_onnx, make_tracklets, tmp_path, where):
+    crops = _crops(tmp_path / "crops", make_tracklets([2]), ["a"])
+    model = tmp_path / "m.onnx"
+    model.write_bytes(sta_onnx.read_bytes())
+    out = {"model": model, "tracklets folder": crops, "partial inside the tracklets folder": crops / "e.npz"}[where]
+    refused = "--out .* (would overwrite the (model|tracklets folder)|writes into the tracklets folder)"
+    with pytest.raises(ReidError, match=refused):
+        embed(model, out, tracklets=crops)
+    assert model.read_bytes() == sta_onnx.read_bytes() and sorted(p.name for p in crops.iterdir()) == ["a"]

@@ -56,3 +56,47 @@ def test_unknown_identities_have_no_scores_and_bad_options_are_errors():
         search(query, _set(10, 5), topk=0)
     with pytest.raises(ReidError, match="unknown search engine"):
         search(query, _set(10, 5), engine="annoy")
+
+
+def _from_model(embeddings: Embeddings, ident: str, model: str) -> Embeddings:
+    meta = {**embeddings.meta, "model": model,
+            "fingerprint": {"id": ident, "architecture": "sta_tiny", "precision": "fp32", "files": {}}}
+    return Embeddings(embeddings.embeddings, embeddings.pids, embeddings.camids, embeddings.tids, embeddings.paths,
+                      meta)
+
+
+def test_files_of_two_models_are_refused_unless_allowed(tmp_path):
+    save_embeddings(tmp_path / "q.npz", _from_model(_set(5, 6), "sha256:" + "a" * 64, "/m/a.onnx"))
+    save_embeddings(tmp_path / "g.npz", _from_model(_set(12, 7), "sha256:" + "b" * 64, "/m/b.onnx"))
+    with pytest.raises(ReidError) as info:
+        search(tmp_path / "q.npz", tmp_path / "g.npz", tmp_path / "r.json")
+    message = str(info.value)
+    assert "\n" not in message and "were embedded by different models" in message
+    for name in ("q.npz", "g.npz", "/m/a.onnx", "/m/b.onnx", "sha256:aaaaaaaaaaaa", "sha256:bbbbbbbbbbbb"):
+        assert name in message
+    assert "--allow-mixed-models" in message and not (tmp_path / "r.json").exists()
+    lines: list[str] = []
+    report = search(tmp_path / "q.npz", tmp_path / "g.npz", tmp_path / "r.json", allow_mixed_models=True,
+                    log=lines.append)
+    assert report.num_queries == 5 and any(line.startswith("warning: ") for line in lines)
+
+
+def test_one_model_passes_and_files_without_fingerprint_get_a_note(tmp_path):
+    same = "sha256:" + "c" * 64
+    lines: list[str] = []
+    search(_from_model(_set(4, 8), same, "/m/a.onnx"), _from_model(_set(9, 9), same, "/copy/a.onnx"), log=lines.append)
+    assert not any("fingerprint" in line for line in lines)  # the same content at another path is the same model
+    search(_set(4, 8), _from_model(_set(9, 9), same, "/m/a.onnx"), log=lines.append)
+    assert [line for line in lines if line.startswith("note: ")] == [
+        "note: embeddings in memory carries no model fingerprint (written before reid embed recorded one); cannot "
+        "check that both files come from one model"]
+
+
+def test_an_out_that_is_the_query_or_gallery_file_is_refused(tmp_path):
+    save_embeddings(tmp_path / "q.npz", _set(4, 10))
+    save_embeddings(tmp_path / "g.npz", _set(9, 11))
+    before = (tmp_path / "g.npz").read_bytes()
+    for out, role in (("q.npz", "the query file"), ("g.npz", "the gallery file")):
+        with pytest.raises(ReidError, match=f"--out .*{out} would overwrite {role}"):
+            search(tmp_path / "q.npz", tmp_path / "g.npz", tmp_path / out)
+    assert (tmp_path / "g.npz").read_bytes() == before

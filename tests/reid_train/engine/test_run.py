@@ -56,3 +56,39 @@ def test_bad_input_is_one_line(tiny_mars, tmp_path, kwargs, message):
         train(args.pop("config"), args.pop("data_root"), args.pop("out"), **args)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+# ---- run folders: never clobbered, logs consistent with the checkpoint resumed ---------------------------------
+def test_a_folder_holding_a_run_needs_resume_or_overwrite(tiny_mars, tmp_path):
+    out = tmp_path / "run"
+    train("demo", tiny_mars, out, overrides=TINY, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ReidError, match=r"holds a run \(last.pt, best.pt, metrics.jsonl, config.json\); pass "
+                                        r"--resume to continue it, or --overwrite to discard it"):
+        train("demo", tiny_mars, out, overrides=TINY, progress=False)
+    with pytest.raises(ReidError, match="pass only one"):
+        train("demo", tiny_mars, out, overrides=TINY, resume=True, overwrite=True)
+    with pytest.raises(ReidError, match="--accept-changes applies to --resume only"):
+        train("demo", tiny_mars, out, overrides=TINY, accept_changes=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    lines: list[str] = []
+    result = train("demo", tiny_mars, out, overrides=[*TINY, "optim.lr=0.002"], overwrite=True, progress=False,
+                   log=lines.append)
+    assert result.completed and lines[0].startswith(f"Discarding the previous run in {out}")
+    assert json.loads(result.config_file.read_text())["optim"]["lr"] == 0.002
+    assert [r["event"] for r in map(json.loads, result.metrics_file.read_text().splitlines())] == ["epoch"]
+
+
+def test_resume_cuts_the_log_back_to_its_checkpoint(tiny_mars, tmp_path):
+    (tmp_path / "2024").symlink_to(tiny_mars)  # a dataset folder named like a number stays a path
+    out = tmp_path / "run"
+    first = train("demo", tmp_path / "2024", out, overrides=TINY, progress=False)
+    assert json.loads(first.config_file.read_text())["data"]["root"] == str(tmp_path / "2024")
+    # a run killed after logging epochs 2 and 3 (and half a line) but before their checkpoints
+    with open(first.metrics_file, "a") as log:
+        log.write('{"event": "epoch", "epoch": 2, "loss": 9}\n{"event": "epoch", "epoch": 3, "loss": 9}\n{"event": "ep')
+    train("demo", tmp_path / "2024", out, overrides=[*TINY, "optim.epochs=2"], resume=True, progress=False)
+    records = [json.loads(line) for line in first.metrics_file.read_text().splitlines()]
+    assert [(r["event"], r["epoch"]) for r in records] == [("epoch", 1), ("resume", 1), ("epoch", 2)]
+    assert records[-1]["loss"] != 9

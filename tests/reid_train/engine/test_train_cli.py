@@ -44,9 +44,13 @@ def test_plain_output_is_a_summary_with_the_run_folder(tiny_mars, tmp_path):
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--set", "optim.lr"], "--set 'optim.lr': expected key=value"),
-    (["--set", "data.pp=3"], "unknown config key 'data.pp'. Did you mean 'data.p'?"),
+    (["--set", "data.pp=3"], "--set data.pp=3: unknown config key 'data.pp'. Did you mean 'data.p'?"),
     (["--config", "sta_marz"], "Did you mean 'sta_mars'?"),
     (["--resume"], "nothing to resume"),
+    (["--resume", "--overwrite"], "--resume continues the run there and --overwrite discards it; pass only one"),
+    (["--accept-changes"], "--accept-changes applies to --resume only"),
+    (["--set", "optim.lr=fast"], "--set optim.lr=fast: optim.lr is 'fast', expected a number"),
+    (["--set", "train.checkpoint_every=0"], "train.checkpoint_every is 0, expected a value >= 1"),
 ])
 def test_bad_input_exits_2_with_one_line(tiny_mars, tmp_path, capsys, extra, message):
     args = ["train", "--config", "demo", "--data-root", str(tiny_mars), "--out", str(tmp_path / "run"), *extra]

@@ -8,13 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from reid_runtime.data.synth import SynthConfig, synthesize
-from reid_train.engine.checkpoint import load_model
+from reid_runtime.errors import ReidError
+from reid_train.engine.checkpoint import FORMAT, OLD_FORMAT, convert_checkpoint, load_checkpoint, load_model
 from reid_train.engine.config import load_config
 from reid_train.engine.trainer import Trainer
 
@@ -36,6 +39,20 @@ def _config(root: Path, *extra: str) -> dict:
     return load_config("demo", [*TINY, f"data.root={root}", *extra])
 
 
+def _as_old_format(path: Path, out: Path) -> None:
+    """Rewrite a checkpoint as the previous version wrote it: RNG states as the Python / numpy objects of
+    random.getstate() and np.random.get_state(), MultiStepLR's milestones as a Counter, format 1."""
+    ckpt = torch.load(path, weights_only=True)
+    py, npy = ckpt["rng"]["python"], ckpt["rng"]["numpy"]
+    ckpt["rng"]["python"] = (py["version"], tuple(py["state"].tolist()), py["gauss_next"])
+    ckpt["rng"]["numpy"] = (npy["bit_generator"], npy["key"].numpy().astype(np.uint32), npy["pos"],
+                            npy["has_gauss"], npy["gauss"])
+    ckpt["scheduler"]["milestones"] = Counter(ckpt["scheduler"]["milestones"])
+    ckpt["format"] = OLD_FORMAT
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, out / "last.pt")
+
+
 def test_resume_after_mid_epoch_stop_equals_uninterrupted_run(synth_root, tmp_path):
     cfg = _config(synth_root, "optim.epochs=2")
     full = Trainer(cfg, tmp_path / "full", progress=False)
@@ -44,6 +61,7 @@ def test_resume_after_mid_epoch_stop_equals_uninterrupted_run(synth_root, tmp_pa
     first = Trainer(cfg, tmp_path / "split", progress=False)
     stopped = first.fit(stop_after_steps=4)  # epoch 2, step 1
     assert stopped["interrupted"] == "stop_after_steps" and (stopped["epoch"], stopped["step"]) == (1, 1)
+    _as_old_format(tmp_path / "split" / "last.pt", tmp_path / "old")
     resumed = Trainer(cfg, tmp_path / "split", resume=True, progress=False)
     resumed_metrics = resumed.fit()
 
@@ -53,13 +71,25 @@ def test_resume_after_mid_epoch_stop_equals_uninterrupted_run(synth_root, tmp_pa
     events = [json.loads(line)["event"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert events == ["epoch", "interrupted", "resume", "epoch"]
 
+    # the same stop written by the previous version: refused, then converted on request, resumes bit for bit
+    with pytest.raises(ReidError, match="reid checkpoint convert"):
+        Trainer(cfg, tmp_path / "old", resume=True, progress=False)
+    convert_checkpoint(tmp_path / "old" / "last.pt", tmp_path / "converted" / "last.pt", trust=True)
+    converted = Trainer(cfg, tmp_path / "converted", resume=True, progress=False)
+    converted.fit()
+    for key, value in full.model.state_dict().items():
+        assert torch.equal(value, converted.model.state_dict()[key]), key
+
 
 def test_checkpoint_rebuilds_the_model_and_logs_metrics(synth_root, tmp_path):
     trainer = Trainer(_config(synth_root, "optim.epochs=1"), tmp_path, progress=False)
     metrics = trainer.fit()
     assert {"R1", "mAP", "mINP", "num_valid_queries"} <= set(metrics)
     model, ckpt = load_model(tmp_path / "last.pt")
-    assert ckpt["epoch"] == 1 and ckpt["model_config"]["name"] == "sta_tiny"
+    assert ckpt["epoch"] == 1 and ckpt["model_config"]["name"] == "sta_tiny" and ckpt["format"] == FORMAT
+    for name in ("last.pt", "best.pt"):  # nothing but tensors and plain values: loads with weights_only=True
+        assert torch.serialization.get_unsafe_globals_in_checkpoint(tmp_path / name) == []
+        assert load_checkpoint(tmp_path / name)["model_config"] == ckpt["model_config"]
     frames = torch.rand(2, 3, 3, 64, 32) * 255
     trainer.model.eval()
     torch.testing.assert_close(model(frames), trainer.model(frames))
