@@ -148,19 +148,24 @@ def test_bench_commands_that_export_or_count(capfd, marker, evil, bench):
     assert_refused(code, err, evil, marker)
 
 
-def test_bench_latency_lists_the_model_as_failed(capfd, marker, evil):
-    """A benchmark of several models goes on past one it cannot load: that row is failed, with the one-line reason."""
-    code, out, err = reid(capfd, "bench", "latency", "--model", evil, "--runs", "1", "--warmup", "0",
-                          "--min-seconds", "0", "--json")
+def test_bench_latency_lists_the_model_as_failed(capfd, marker, evil, sta_onnx):
+    """A benchmark of several models goes on past one it cannot load: that row is failed, with the one-line reason;
+    with nothing left to time, the command fails in one line."""
+    code, out, err = reid(capfd, "bench", "latency", "--model", sta_onnx, "--model", evil, "--runs", "1",
+                          "--warmup", "0", "--min-seconds", "0", "--json")
     assert not marker.exists(), "the hostile pickle ran"
     assert code == 0, err
-    (entry,) = json.loads(out)["entries"]
+    good, entry = json.loads(out)["entries"]
+    assert good["status"] == "ok"
     assert entry["status"] == "failed" and str(evil) in entry["reason"] and "refused" in entry["reason"]
     assert "\n" not in entry["reason"] and "Traceback" not in err
     assert sum(line.startswith(f"{evil.name} [torch]: failed: ") for line in err.splitlines()) == 1
+    code, out, err = reid(capfd, "bench", "latency", "--model", evil, "--runs", "1", "--warmup", "0",
+                          "--min-seconds", "0")
+    assert not marker.exists() and code == 2
+    assert err.strip().splitlines()[-1].startswith("Error: nothing was timed")
 
 
-@pytest.mark.parametrize("kind", ["system", "protocol4", "legacy"])
 def test_info_in_a_fresh_process(tmp_path, marker, kind):
     """The entry point as a user runs it (warnings and all): nothing executes, exit 2, one line on stderr."""
     evil = hostile_file(tmp_path / "evil.pt", marker, kind)

@@ -65,5 +65,5 @@ def test_edge_install_lists_what_it_can_run_and_names_the_extra_for_the_rest(run
     result = run_edge("train", "--config", "demo")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "Error: 'reid train' needs torch, yaml, which are not installed here; install it with: "
+        "Error: 'reid train' needs torch, yaml, pydantic, which are not installed here; install it with: "
         "pip install 'reid-toolkit[train]'"]
