@@ -342,9 +342,23 @@ def embed_to_file(
         bar = tqdm(total=len(records), initial=len(records) - len(todo), unit="tracklet", desc="embed")
     try:
         for chunk in _chunks(source(todo), chunk_size, max_chunk_frames):
-            indices = [i for i, _ in chunk]
-            embeddings = model.embed([item for _, item in chunk], **embed_options)
-            errors = {keys[indices[e.index]]: e.error for e in model.last_errors}
+            # a source may yield an exception for a tracklet it could not produce (a MOT track on a broken frame)
+            failed = {i: item for i, item in chunk if isinstance(item, Exception)}
+            if failed and embed_options.get("strict"):
+                raise next(iter(failed.values()))
+            ready = [(i, item) for i, item in chunk if i not in failed]
+            indices = [i for i, _ in ready]
+            errors: dict[str, str] = {}
+            if ready:
+                embeddings = model.embed([item for _, item in ready], **embed_options)
+                errors = {keys[indices[e.index]]: e.error for e in model.last_errors}
+            else:
+                embeddings = np.zeros((0, model.embedding_dim), np.float32)
+            if failed:
+                errors.update({keys[i]: str(exc) for i, exc in failed.items()})
+                indices += list(failed)
+                embeddings = np.concatenate([embeddings, np.full((len(failed), embeddings.shape[1]), np.nan,
+                                                                 np.float32)])
             partial.write([keys[i] for i in indices], embeddings, errors)
             done.update({keys[i]: (row, errors.get(keys[i])) for i, row in zip(indices, embeddings)})
             if bar is not None:
@@ -376,7 +390,7 @@ def _chunks(items: Iterable[tuple[int, Any]], size: int, max_frames: int) -> Ite
     frames = 0
     for item in items:
         chunk.append(item)
-        frames += len(item[1])
+        frames += 0 if isinstance(item[1], Exception) else len(item[1])
         if len(chunk) == size or frames >= max_frames:
             yield chunk
             chunk, frames = [], 0

@@ -92,9 +92,13 @@ def read_mot_sequence(root: str | Path, source: str = "gt", min_frames: int = 4)
 
 
 def iter_track_crops(seq: MotSequence, track_ids: Iterable[int],
-                     size: tuple[int, int]) -> Iterator[tuple[int, np.ndarray]]:
+                     size: tuple[int, int]) -> Iterator[tuple[int, np.ndarray | FrameReadError]]:
     """Yield ``(track_id, crops)`` with crops uint8 ``(T, H, W, 3)`` resized to ``size``, each track once its last
-    frame is read. Every frame image is decoded once, in order, so only the open tracks' crops are held."""
+    frame is read. Every frame image is decoded once, in order, so only the open tracks' crops are held.
+
+    A frame image that cannot be read (or is not the size the sequence declares) fails every track with a box in it:
+    such a track is yielded as ``(track_id, FrameReadError)`` naming that frame, and the other tracks go on.
+    """
     wanted = {t: seq.tracks[t] for t in track_ids}
     by_frame: dict[int, list[tuple[int, Box]]] = {}
     for track, boxes in wanted.items():
@@ -102,6 +106,7 @@ def iter_track_crops(seq: MotSequence, track_ids: Iterable[int],
             by_frame.setdefault(box.frame, []).append((track, box))
     last = {track: boxes[-1].frame for track, boxes in wanted.items()}
     crops: dict[int, list[np.ndarray]] = {track: [] for track in wanted}
+    failed: dict[int, FrameReadError] = {}
     height, width = size
     frames = sorted(by_frame)
     with ThreadPoolExecutor(2, thread_name_prefix="reid-mot") as pool:
@@ -110,19 +115,33 @@ def iter_track_crops(seq: MotSequence, track_ids: Iterable[int],
         for frame in frames:
             while len(queue) < _PREFETCH and (nxt := next(ahead, None)) is not None:
                 queue.append(pool.submit(load_frame, seq.frame_path(nxt)))
-            image = queue.popleft().result()
-            if image.shape[:2] != seq.image_size:
-                raise FrameReadError.of(seq.frame_path(frame), f"is {image.shape[0]}x{image.shape[1]} (HxW) but "
-                                        f"the sequence declares {seq.image_size[0]}x{seq.image_size[1]} frames "
-                                        "(seqinfo.ini imHeight x imWidth, or its first frame)")
+            image, error = _read(queue.popleft(), seq, frame)
             ending = []
             for track, box in by_frame[frame]:
-                crop = Image.fromarray(image[box.top:box.bottom, box.left:box.right])
-                crops[track].append(np.asarray(crop.resize((width, height), Image.Resampling.BILINEAR)))
+                if error is not None and track not in failed:
+                    failed[track] = error
+                    crops[track].clear()  # a failed track holds no crops while it waits for its last frame
+                if track not in failed:
+                    crop = Image.fromarray(image[box.top:box.bottom, box.left:box.right])
+                    crops[track].append(np.asarray(crop.resize((width, height), Image.Resampling.BILINEAR)))
                 if last[track] == frame:
                     ending.append(track)
             for track in ending:
-                yield track, np.stack(crops.pop(track))
+                held = crops.pop(track)
+                yield (track, failed.pop(track)) if track in failed else (track, np.stack(held))
+
+
+def _read(future: Future, seq: MotSequence, frame: int) -> tuple[np.ndarray | None, FrameReadError | None]:
+    """The decoded frame image, or the error that names it."""
+    try:
+        image = future.result()
+    except FrameReadError as exc:
+        return None, exc
+    if image.shape[:2] != seq.image_size:
+        return None, FrameReadError.of(seq.frame_path(frame), f"is {image.shape[0]}x{image.shape[1]} (HxW) but "
+                                       f"the sequence declares {seq.image_size[0]}x{seq.image_size[1]} frames "
+                                       "(seqinfo.ini imHeight x imWidth, or its first frame)")
+    return image, None
 
 
 def _sequence_info(root: Path) -> tuple[str, Path, str, tuple[int, int]]:

@@ -290,9 +290,20 @@ def test_a_mot_file_with_nan_is_one_line_naming_the_line(sta_onnx, mot_sequence,
     assert not (tmp_path / "m.npz").exists()
 
 
-def test_a_broken_mot_frame_is_one_line_naming_the_frame(sta_onnx, mot_sequence, tmp_path, capsys):
+def test_a_broken_mot_frame_skips_the_tracks_on_it_unless_strict(sta_onnx, mot_sequence, tmp_path, capsys):
     frame = mot_sequence / "img1" / "000003.jpg"
     bomb_png(frame)
-    code, _, err = reid(capsys, "embed", "--model", sta_onnx, "--mot", mot_sequence, "--out", tmp_path / "m.npz")
+    out = tmp_path / "m.npz"
+    code, stdout, err = reid(capsys, "embed", "--model", sta_onnx, "--mot", mot_sequence, "--out", out, "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert 0 < len(report["skipped"]) < report["count"]  # the tracks with a box on that frame, not the others
+    assert all(f"{frame}: refused as a decompression bomb" in s["error"]
+                                     for s in report["skipped"])
+    with np.load(out, allow_pickle=False) as saved:
+        rows = np.isnan(saved["embeddings"]).any(axis=1)
+        assert rows.sum() == len(report["skipped"]) and (~rows).sum() == report["count"] - len(report["skipped"])
+    code, _, err = reid(capsys, "embed", "--model", sta_onnx, "--mot", mot_sequence, "--out", tmp_path / "s.npz",
+                        "--strict")
     line = one_error_line(err)
     assert code == 2 and f"{frame}: refused as a decompression bomb" in line, line
