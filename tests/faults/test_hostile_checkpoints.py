@@ -166,6 +166,7 @@ def test_bench_latency_lists_the_model_as_failed(capfd, marker, evil, sta_onnx):
     assert err.strip().splitlines()[-1].startswith("Error: nothing was timed")
 
 
+@pytest.mark.parametrize("kind", ["system", "protocol4", "legacy"])
 def test_info_in_a_fresh_process(tmp_path, marker, kind):
     """The entry point as a user runs it (warnings and all): nothing executes, exit 2, one line on stderr."""
     evil = hostile_file(tmp_path / "evil.pt", marker, kind)
