@@ -8,6 +8,12 @@ builds a QDQ graph written by ``--format onnx-int8`` (implicit INT8 calibration 
 
 The engine file is a plain serialized engine (trtexec and any TensorRT runtime load it); what a runtime needs to use
 it -- the model metadata, the profiles, versions and GPU -- sits in ``<engine>.json``.
+
+Every builder call that can fail is checked and fails in one line naming the file or profile: the parser's errors
+(all of them, counted), ``IOptimizationProfile.set_shape`` / ``isValid``, ``add_optimization_profile`` (-1, or an
+index that is not the profile's position), ``create_timing_cache`` / ``set_timing_cache(cache,
+ignore_mismatch=False)`` (a cache from another TensorRT version or GPU is refused, not silently ignored) and
+``build_serialized_network`` (None).
 """
 
 from __future__ import annotations
@@ -124,6 +130,91 @@ def gpu_name() -> str:
     return "unknown"
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _parser_error_text(error: Any) -> str:
+    """One ``IParserError`` as ``node NAME (OP): description`` (``str(error)`` when the accessors are missing)."""
+    try:
+        desc = " ".join(str(error.desc()).split())
+    except Exception:  # older bindings or an unexpected object: keep what it prints
+        return " ".join(str(error).split())
+    where = []
+    for accessor in ("node_name", "node_operator"):
+        try:
+            value = getattr(error, accessor)()
+        except Exception:
+            value = ""
+        where.append(str(value) if value else "")
+    name, operator = where
+    if name or operator:
+        return f"node {name or '?'}{f' ({operator})' if operator else ''}: {desc}"
+    return desc
+
+
+def parser_failure(onnx_path: str | Path, parser: Any, log: Callable[[str], None] = lambda line: None) -> str:
+    """The one-line error for a failed ``OnnxParser.parse``: how many errors, then every one of them.
+
+    Each error also goes to ``log`` on its own line.
+    """
+    errors = [_parser_error_text(parser.get_error(i)) for i in range(parser.num_errors)]
+    for number, text in enumerate(errors, 1):
+        log(f"TensorRT ONNX parser error {number}/{len(errors)}: {text}")
+    if not errors:
+        return f"{onnx_path}: TensorRT's ONNX parser rejected it without reporting an error"
+    listed = "; ".join(f"[{number}] {text}" for number, text in enumerate(errors, 1))
+    return f"{onnx_path}: TensorRT's ONNX parser rejected it with {len(errors)} error(s): {listed}"
+
+
+def add_profile(builder: Any, config: Any, profile: Profile, position: int, input_size: tuple[int, int], *,
+                source: str | Path) -> int:
+    """Add ``profile`` as optimization profile number ``position``; every way TensorRT refuses it is an error.
+
+    ``IOptimizationProfile.set_shape`` raises in the Python bindings when min/opt/max are inconsistent, the profile's
+    truth value is ``isValid()``, and ``IBuilderConfig.add_optimization_profile`` returns the new index or -1.
+    The sidecar maps profile ``i`` to engine profile ``i``, so any other index is refused too.
+    """
+    label = f"{source}: profile {position} ({profile})"
+    trt_profile = builder.create_optimization_profile()
+    if trt_profile is None:
+        raise TensorRTError(f"{label}: TensorRT create_optimization_profile returned None")
+    shapes = profile.shapes(input_size)
+    try:
+        trt_profile.set_shape(INPUT_NAME, *shapes)
+    except Exception as exc:
+        raise TensorRTError(f"{label}: TensorRT set_shape({INPUT_NAME!r}, min={shapes[0]}, opt={shapes[1]}, "
+                            f"max={shapes[2]}) failed ({_one_line(exc)})") from exc
+    if not trt_profile:
+        raise TensorRTError(f"{label}: TensorRT says the profile is not valid (IOptimizationProfile.isValid() is "
+                            f"false for min={shapes[0]}, opt={shapes[1]}, max={shapes[2]})")
+    index = config.add_optimization_profile(trt_profile)
+    if not isinstance(index, int) or index < 0:
+        raise TensorRTError(f"{label}: TensorRT add_optimization_profile returned {index!r} (-1: the profile was "
+                            "refused; see the TensorRT messages above)")
+    if index != position:
+        raise TensorRTError(f"{label}: TensorRT add_optimization_profile returned index {index}, expected {position}; "
+                            "the sidecar would describe the wrong profile")
+    return index
+
+
+def use_timing_cache(config: Any, timing_cache: str | Path) -> None:
+    """Load ``timing_cache`` (an empty cache when the file does not exist yet) and attach it with
+    ``ignore_mismatch=False``: a cache from another TensorRT version or GPU is refused rather than ignored."""
+    path = Path(timing_cache)
+    blob = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(blob)
+    if cache is None:
+        raise TensorRTError(f"{path}: TensorRT create_timing_cache returned None: not a TensorRT timing cache (or a "
+                            "corrupt one); delete it or pass another --timing-cache path")
+    if config.set_timing_cache(cache, ignore_mismatch=False) is not True:
+        if not blob:
+            raise TensorRTError(f"{path}: TensorRT set_timing_cache refused a new, empty timing cache")
+        raise TensorRTError(f"{path}: TensorRT set_timing_cache refused it (ignore_mismatch=False): the cache was made "
+                            "by another TensorRT version or GPU; delete it or pass another --timing-cache path")
+
+
 def build_engine(
     onnx_path: str | Path,
     out: str | Path,
@@ -158,33 +249,44 @@ def build_engine(
     try:
         builder = trt.Builder(logger)
     except Exception as exc:  # TensorRT raises a plain RuntimeError/TypeError when CUDA cannot initialise
-        raise TensorRTError(f"TensorRT cannot create a builder ({exc}): no usable NVIDIA GPU or driver") from exc
+        raise TensorRTError(f"TensorRT cannot create a builder ({_one_line(exc)}): no usable NVIDIA GPU or driver") \
+            from exc
     if builder is None:
         raise TensorRTError("TensorRT cannot create a builder: no usable NVIDIA GPU or driver")
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    if network is None:
+        raise TensorRTError(f"{onnx_path}: TensorRT create_network(STRONGLY_TYPED) returned None")
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(model.SerializeToString()):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise TensorRTError(f"{onnx_path}: TensorRT's ONNX parser failed: {errors}")
+        raise TensorRTError(parser_failure(onnx_path, parser, log))
 
     config = builder.create_builder_config()
+    if config is None:
+        raise TensorRTError(f"{onnx_path}: TensorRT create_builder_config returned None")
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
-    for profile in profiles:
-        trt_profile = builder.create_optimization_profile()
-        trt_profile.set_shape(INPUT_NAME, *profile.shapes(info.input_size))
-        config.add_optimization_profile(trt_profile)
-    cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
-    cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    for position, profile in enumerate(profiles):
+        add_profile(builder, config, profile, position, info.input_size, source=onnx_path)
+    if timing_cache:
+        use_timing_cache(config, timing_cache)
 
     log(f"building a {precision} engine with profiles {', '.join(map(str, profiles))} (minutes for ResNet-50)")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise TensorRTError(f"{onnx_path}: TensorRT could not build the engine (see the TensorRT messages above)")
+        raise TensorRTError(f"{onnx_path}: TensorRT build_serialized_network returned None: no engine built (see the "
+                            "TensorRT messages above)")
     data = bytes(serialized)
-    write_bytes_atomic(out, data)
+    if not data:
+        raise TensorRTError(f"{onnx_path}: TensorRT build_serialized_network returned an empty engine")
+    cache_data = None
     if timing_cache:
-        write_bytes_atomic(timing_cache, bytes(config.get_timing_cache().serialize()))
+        cache = config.get_timing_cache()
+        if cache is None:
+            raise TensorRTError(f"{timing_cache}: TensorRT get_timing_cache returned None after the build; nothing "
+                                "was written")
+        cache_data = bytes(cache.serialize())
+    write_bytes_atomic(out, data)
+    if cache_data is not None:
+        write_bytes_atomic(timing_cache, cache_data)
     content = sidecar(info, profiles, precision=precision, tensorrt_version=trt.__version__, gpu=gpu_name(),
                       source=onnx_path.name)
     return EngineBuild(out, write_sidecar(out, content), precision, profiles, time.perf_counter() - start, len(data))
