@@ -105,10 +105,12 @@ def load(
     """Load a model on a registered backend (``reid_runtime.plugins.backends()``).
 
     ``model`` is a file (``backend="auto"`` picks the backend registered for its suffix: ``.onnx`` onnxruntime,
-    ``.engine``/``.plan`` tensorrt, ``.pt``/``.pth`` torch when ``reid_train`` is installed) or a registry name such
-    as ``sta_resnet50`` (an untrained model, on the backend that builds models from names). ``threads`` sets the
+    ``.engine``/``.plan`` tensorrt, ``.pt``/``.pth`` torch when ``reid_train`` is installed; a backend chosen by name
+    may also run files it is not the ``auto`` choice for, as ``backend="openvino"`` runs ``.onnx``) or a registry name
+    such as ``sta_resnet50`` (an untrained model, on the backend that builds models from names). ``threads`` sets the
     intra-op threads; ``providers`` the onnxruntime execution providers (names or the aliases cpu / cuda / tensorrt).
-    Other ``options`` go to the backend (onnxruntime: ``trt_profiles``; tensorrt: ``device``; torch: ``input_size``).
+    Other ``options`` go to the backend (onnxruntime: ``trt_profiles``; tensorrt: ``device``; torch: ``input_size``;
+    openvino: ``streams``, ``hint``, ``precision``, ``device``).
     """
     from reid_runtime.plugins import backend_for_model_name, backend_for_suffix, backends
 
@@ -128,7 +130,7 @@ def load(
             spec = by_suffix
         else:
             spec = table[backend]
-            if by_suffix is not None and by_suffix.name != spec.name:
+            if by_suffix is not None and not spec.runs(path.suffix):
                 raise ReidError(f"{path}: a {path.suffix} file runs on the {by_suffix.name} backend, not {backend}")
     else:
         looks_like_file = path.suffix.lower() in {s for spec in table.values() for s in spec.suffixes}

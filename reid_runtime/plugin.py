@@ -35,4 +35,8 @@ BACKENDS = [
     BackendSpec("tensorrt", "reid_runtime.backends.tensorrt_backend:TensorRTBackend", (".engine", ".plan"),
                 "Native TensorRT engine with its JSON sidecar (NVIDIA GPU).",
                 requirement=Requirement(("tensorrt",), "tensorrt")),
+    # No suffix of its own: `auto` gives .onnx files to onnxruntime; backend="openvino" runs them on OpenVINO.
+    BackendSpec("openvino", "reid_runtime.backends.openvino_backend:OpenVINOBackend", (),
+                "OpenVINO on the exported .onnx files (FP32, FP16, INT8 in u8; Intel CPUs), chosen by name.",
+                requirement=Requirement(("openvino",), "openvino"), also_runs=(".onnx",)),
 ]

@@ -78,9 +78,11 @@ class CommandSpec:
 class BackendSpec:
     """An inference engine.
 
-    ``suffixes`` are the file endings it runs (``load`` picks it for them with ``backend="auto"``); ``model_names``
-    says it can also build a model from a registry name (an untrained model, e.g. ``sta_resnet50``). ``target`` is
-    ``"module:Class"`` of a :class:`reid_runtime.backends.base.Backend`, built as ``Class(path, **options)``.
+    ``suffixes`` are the file endings it runs (``load`` picks it for them with ``backend="auto"``); ``also_runs``
+    the endings it runs only when chosen by name (``backend="openvino"`` on an ``.onnx`` file, which ``auto`` gives
+    to onnxruntime); ``model_names`` says it can also build a model from a registry name (an untrained model, e.g.
+    ``sta_resnet50``). ``target`` is ``"module:Class"`` of a :class:`reid_runtime.backends.base.Backend`, built as
+    ``Class(path, **options)``.
     """
 
     name: str
@@ -89,6 +91,11 @@ class BackendSpec:
     help: str = ""
     model_names: bool = False
     requirement: Requirement = field(default_factory=Requirement)
+    also_runs: tuple[str, ...] = ()
+
+    def runs(self, suffix: str) -> bool:
+        """Whether this backend runs files ending in ``suffix`` when it is chosen by name."""
+        return suffix.lower() in self.suffixes + self.also_runs
 
     def load(self) -> Any:
         self.requirement.check(f"the {self.name} backend")

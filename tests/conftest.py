@@ -170,31 +170,45 @@ sys.meta_path.insert(0, _Missing())
 '''
 
 
-@pytest.fixture(scope="session")
-def edge_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment for a subprocess that behaves like the ``[cpu]`` edge install: importing torch, matplotlib, onnx,
-    yaml ... fails as if they were not installed, and ``find_spec`` does not find them."""
+def _edge_env(folder: Path, missing: tuple[str, ...]) -> dict[str, str]:
     import os
 
-    folder = tmp_path_factory.mktemp("edge_site")
-    (folder / "sitecustomize.py").write_text(_EDGE_SITECUSTOMIZE.format(missing=EDGE_MISSING))
+    (folder / "sitecustomize.py").write_text(_EDGE_SITECUSTOMIZE.format(missing=missing))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH", "")) if p)
     return env
 
 
-@pytest.fixture(scope="session")
-def run_edge(edge_env):
-    """``run_edge("info", "m.onnx")`` runs ``reid`` as the edge install would; returns the CompletedProcess."""
+def _edge_runner(env: dict[str, str]):
     import subprocess
     import sys
 
     def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         code = "import sys; from reid_runtime.cli.main import main; main(sys.argv[1:])"
         return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
-                              env=edge_env, timeout=timeout)
+                              env=env, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def edge_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for a subprocess that behaves like the ``[cpu]`` edge install: importing torch, matplotlib, onnx,
+    yaml ... fails as if they were not installed, and ``find_spec`` does not find them."""
+    return _edge_env(tmp_path_factory.mktemp("edge_site"), EDGE_MISSING)
+
+
+@pytest.fixture(scope="session")
+def run_edge(edge_env):
+    """``run_edge("info", "m.onnx")`` runs ``reid`` as the edge install would; returns the CompletedProcess."""
+    return _edge_runner(edge_env)
+
+
+@pytest.fixture(scope="session")
+def run_edge_openvino(tmp_path_factory: pytest.TempPathFactory):
+    """``run_edge`` on an edge box that also has the optional ``[openvino]`` extra (``[cpu,openvino]``)."""
+    missing = tuple(name for name in EDGE_MISSING if name != "openvino")
+    return _edge_runner(_edge_env(tmp_path_factory.mktemp("edge_site_openvino"), missing))
 
 
 @pytest.fixture(scope="session")

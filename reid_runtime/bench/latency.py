@@ -233,7 +233,7 @@ def _plan(model: str, backend: str) -> tuple[str, str]:
         if backend == "auto" and by_suffix is None:
             return backend, f"no backend here runs {path.suffix or 'suffix-less'} files"
         spec = by_suffix if backend == "auto" else table[backend]
-        if by_suffix is not None and by_suffix.name != spec.name:
+        if by_suffix is not None and not spec.runs(path.suffix):
             return spec.name, f"a {path.suffix} file runs on {by_suffix.name}, not {spec.name}"
     else:
         spec = backend_for_model_name() if backend == "auto" else table[backend]
