@@ -178,7 +178,8 @@ def check_precision(precision: str, calib: str | Path | None = None) -> None:
     if precision not in PRECISIONS:
         raise ExportError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision == "int8" and calib is None:
-        raise ExportError("INT8 export needs calibration images: pass --calib DIR (a folder of person crops)")
+        raise ExportError("INT8 export needs calibration frames: pass --calib DIR (a dataset root, whose train "
+                          "split is used, or a folder of training crops)")
 
 
 def export_graphs(model: nn.Module, *, opset: int = DEFAULT_OPSET, split: bool = False,
@@ -209,6 +210,9 @@ def finish_export(
     calib: str | Path | None = None,
     calib_seq_len: int = 4,
     calib_max_images: int = 256,
+    calib_dataset: str | None = None,
+    calib_method: str = "minmax",
+    int8_scheme: str = "tensorrt",
     verify: bool = True,
     max_abs: float | None = None,
     min_cosine: float | None = None,
@@ -219,8 +223,9 @@ def finish_export(
     """Convert FP32 ``graphs`` to ``precision``, stamp the metadata, verify against ``model``, write atomically.
 
     Nothing is written when verification fails; ``verify=False`` writes the graphs with no verified T/B in metadata.
-    INT8 is calibrated on images under ``calib`` and verified on held-out calibration clips (see
-    ``verification.verify``).
+    INT8 (``int8_scheme`` tensorrt or cpu) is calibrated on the training frames of ``calib`` with ``calib_method``,
+    compared with FP32 on held-out clips (refused below ``min_cosine`` unless ``verify=False``) and verified on them
+    (see :func:`reid_export.int8.quantize_graphs` and ``verification.verify``).
     """
     from reid_export import verification
     from reid_export.split_export import split_paths
@@ -248,17 +253,13 @@ def finish_export(
     elif precision == "int8":
         from reid_export import int8
 
-        clips = int8.load_calibration_clips(calib, model.input_size, calib_seq_len, calib_max_images)
-        calibration, holdout = int8.split_holdout(clips)
-        fp32_runner = _runner(graphs, model)
-        role = "full" if "full" in graphs else "backbone"
-        graphs = {**graphs, role: int8.quantize_int8(graphs[role], calibration, role=role)}
-        if role == "backbone":
-            precisions["head"] = "fp32"
-            notes.append("split INT8: the backbone is quantized, the head (one linear layer) stays FP32")
-        agreement = int8.compare(fp32_runner, _runner(graphs, model), holdout)
-        notes.append(f"INT8 vs FP32 on {len(holdout)} held-out calibration clips of T={calib_seq_len}: {agreement}")
-        real = ("calib-holdout", list(holdout))
+        threshold = verification.tolerance_for("int8", min_cosine=min_cosine).min_cosine if verify else None
+        done = int8.quantize_graphs(graphs, model, calib, runner=lambda graphs: _runner(graphs, model),
+                                    scheme=int8_scheme, method=calib_method, dataset=calib_dataset,
+                                    seq_len=calib_seq_len, max_images=calib_max_images, threshold=threshold, out=out)
+        graphs, notes = done.graphs, notes + done.notes
+        precisions.update(done.precisions)
+        real = ("calib-holdout", list(done.holdout))
 
     def stamp(seq: list[int], batch: list[int]) -> None:
         for role, graph in graphs.items():
@@ -330,6 +331,6 @@ def _runner(graphs: dict[str, onnx.ModelProto], model: nn.Module):
     from reid_export.verification import FullRunner, ort_session
 
     if "full" in graphs:
-        return FullRunner(ort_session(graphs["full"]))
+        return FullRunner.from_graph(graphs["full"])  # with its selection exposed for the verification
     return SplitRunner(ort_session(graphs["backbone"]), ort_session(graphs["head"]), aggregation_of(model),
                        fusion=bool(model.model_config.get("fusion", True)))
