@@ -176,8 +176,10 @@ def _build(job: _Job) -> tuple[nn.Module, dict[str, Any]]:
     return job.model, {}
 
 
-def _export_onnx(job: _Job, out: Path, precision: str, split: bool = False) -> OnnxExport:
-    """The ONNX step every format starts with when ``model`` is not an exported file."""
+def _export_onnx(job: _Job, out: Path, precision: str, split: bool = False,
+                 int8_scheme: str = "tensorrt") -> OnnxExport:
+    """The ONNX step every format starts with when ``model`` is not an exported file (INT8: ``int8_scheme`` tensorrt
+    for onnx-int8 and TensorRT engines, cpu for onnx-int8-cpu; see :mod:`reid_export.int8`)."""
     from reid_export.onnx_export import check_opset, check_precision, export_model
 
     opts = job.options
@@ -187,16 +189,17 @@ def _export_onnx(job: _Job, out: Path, precision: str, split: bool = False) -> O
     return export_model(
         model, out, recipe=recipe, opset=opts["opset"], simplify_graph=opts["simplify"], split=split,
         precision=precision, calib=opts.get("calib"), calib_seq_len=opts.get("calib_seq_len") or 4,
-        calib_max_images=opts.get("calib_max_images") or 256, verify=not opts["no_verify"], max_abs=opts["max_abs"],
-        min_cosine=opts["min_cosine"], log=job.log,
+        calib_max_images=opts.get("calib_max_images") or 256, calib_dataset=opts.get("calib_dataset"),
+        calib_method=opts.get("calib_method") or "minmax", int8_scheme=int8_scheme, verify=not opts["no_verify"],
+        max_abs=opts["max_abs"], min_cosine=opts["min_cosine"], log=job.log,
     )
 
 
-def _onnx_builder(precision: str) -> Callable[[_Job], ExportResult]:
+def _onnx_builder(name: str, precision: str, int8_scheme: str = "tensorrt") -> Callable[[_Job], ExportResult]:
     def build(job: _Job) -> ExportResult:
-        done = _export_onnx(job, job.out, precision, split=job.options["split"])
-        return ExportResult(f"onnx-{precision}" if precision != "fp32" else "onnx", _source(job), done.files,
-                            done.precisions, precision, done.verification, list(done.notes))
+        done = _export_onnx(job, job.out, precision, split=job.options["split"], int8_scheme=int8_scheme)
+        return ExportResult(name, _source(job), done.files, done.precisions, precision, done.verification,
+                            list(done.notes))
 
     return build
 
@@ -254,9 +257,10 @@ def _size(size: int) -> str:
 
 
 _BUILDERS: dict[str, Callable[[_Job], ExportResult]] = {
-    "onnx": _onnx_builder("fp32"),
-    "onnx-fp16": _onnx_builder("fp16"),
-    "onnx-int8": _onnx_builder("int8"),
+    "onnx": _onnx_builder("onnx", "fp32"),
+    "onnx-fp16": _onnx_builder("onnx-fp16", "fp16"),
+    "onnx-int8": _onnx_builder("onnx-int8", "int8", "tensorrt"),
+    "onnx-int8-cpu": _onnx_builder("onnx-int8-cpu", "int8", "cpu"),
     "tensorrt": _tensorrt,
     "triton": _triton,
 }

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from reid_runtime.cli.options import EXISTING_DIR, SIZE
+from reid_runtime.cli.options import DATASET_NAMES, EXISTING_DIR, SIZE
 from reid_runtime.errors import ReidError
 from reid_runtime.plugins import Requirement
 from reid_runtime.tensorrt_profiles import DEFAULT_PROFILES
@@ -31,6 +31,7 @@ INPUT_WORDS = {CHECKPOINT: "a checkpoint", NAME: "a registry name", MODULE: "a b
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan")
+CALIB_METHODS = ("minmax", "percentile", "entropy")  # how INT8 activation ranges are set (reid_export.int8)
 
 
 class ExportOptionError(ReidError, ValueError):
@@ -126,11 +127,20 @@ SIMPLIFY = Option("simplify", "Simplify the graph with onnxslim (verified afterw
 SPLIT = Option("split", "Write a per-frame backbone graph and a head graph (<stem>.backbone.onnx, <stem>.head.onnx); "
                         "the runtime aggregates frames in numpy (STA and TP; ASTA cannot be split).", is_flag=True,
                inputs=BUILT)
-CALIB = Option("calib", "Folder of person-crop images (searched recursively) for INT8 calibration.",
+CALIB = Option("calib", "INT8 calibration frames, training data only: a dataset root (its train split, read by "
+                        "the dataset reader; query and gallery never) or a folder of person crops (searched "
+                        "recursively; a test/query/gallery subfolder is refused).",
                type=EXISTING_DIR, metavar="DIR", inputs=BUILT)
+CALIB_DATASET = Option("calib_dataset", "The dataset layout of the --calib root, whose train split calibrates "
+                                        "[default: detected; a folder no reader accepts is a folder of crops].",
+                       type=click.Choice(DATASET_NAMES), inputs=BUILT)
+CALIB_METHOD = Option("calib_method", "How INT8 activation ranges are set from the calibration frames: minmax, "
+                                      "percentile (99.999th) or entropy (KL divergence).",
+                      type=click.Choice(CALIB_METHODS), default="minmax", inputs=BUILT)
 CALIB_SEQ_LEN = Option("calib_seq_len", "Frames per calibration clip.", type=click.IntRange(min=1), default=4,
                        inputs=BUILT)
-CALIB_MAX_IMAGES = Option("calib_max_images", "Use at most this many calibration images (20% held out).",
+CALIB_MAX_IMAGES = Option("calib_max_images", "Calibrate on at most this many frames (20% of the clips held out "
+                                              "to compare INT8 with FP32).",
                           type=click.IntRange(min=2), default=256, inputs=BUILT)
 NO_VERIFY = Option("no_verify", "Skip the PyTorch vs ONNX Runtime check (the metadata then lists no verified T/B).",
                    is_flag=True, inputs=BUILT)
@@ -138,7 +148,8 @@ MAX_ABS = Option("max_abs", "Allowed max |diff| vs PyTorch as a fraction of max(
                             "[default: 1e-3 for fp32, not checked for fp16/int8].",
                  type=click.FloatRange(min=0), inputs=BUILT)
 MIN_COSINE = Option("min_cosine", "Minimum cosine per embedding vs PyTorch [default: 0.9999 fp32, 0.999 fp16, "
-                                  "0.98 int8].", type=click.FloatRange(-1, 1), inputs=BUILT)
+                                  "0.98 int8; INT8 exports also refuse below it vs FP32 on held-out training "
+                                  "clips].", type=click.FloatRange(-1, 1), inputs=BUILT)
 FP16 = Option("fp16", "FP16 engine (from a checkpoint or name: exported as onnx-fp16 first; an FP32 ONNX is "
                       "converted with the same block list).", is_flag=True, inputs=(CHECKPOINT, NAME, MODULE, ONNX))
 INT8 = Option("int8", "INT8 engine from a QDQ graph (from a checkpoint or name: exported as onnx-int8 with --calib "
@@ -159,7 +170,7 @@ VERSION = Option("version", "Triton model version folder.", type=click.IntRange(
 
 _ONNX = (SIZE_OPT, OPSET, SIMPLIFY, SPLIT)
 _VERIFY = (NO_VERIFY, MAX_ABS, MIN_COSINE)
-_CALIB = (CALIB, CALIB_SEQ_LEN, CALIB_MAX_IMAGES)
+_CALIB = (CALIB, CALIB_DATASET, CALIB_METHOD, CALIB_SEQ_LEN, CALIB_MAX_IMAGES)
 
 FORMATS: dict[str, ExportFormat] = {
     "onnx": ExportFormat(
@@ -174,9 +185,18 @@ FORMATS: dict[str, ExportFormat] = {
     ),
     "onnx-int8": ExportFormat(
         "onnx-int8", "model.onnx",
-        "QDQ INT8 ONNX (per-channel) calibrated on --calib images, for CPUs with VNNI and TensorRT explicit "
-        "quantization; checked on held-out calibration clips.",
+        "TensorRT-ready QDQ INT8 ONNX: int8 activations with zero point 0, per-channel weights, float bias, "
+        "residual additions quantized; for TensorRT explicit quantization and OpenVINO (ONNX Runtime runs it at "
+        "about FP32 speed: use onnx-int8-cpu there). Calibrated on the training frames of --calib, checked on "
+        "held-out ones.",
         _ONNX + _CALIB + _VERIFY, BUILT, precision="int8", suffix="_int8.onnx", required=("calib",),
+    ),
+    "onnx-int8-cpu": ExportFormat(
+        "onnx-int8-cpu", "model.onnx",
+        "CPU QDQ INT8 ONNX: uint8 asymmetric activations, per-channel int8 weights, float bias; every convolution "
+        "and residual addition fuses to an integer kernel in ONNX Runtime (and runs in u8 on OpenVINO). TensorRT "
+        "rejects uint8 Q/DQ: use onnx-int8 there. Calibrated and checked like onnx-int8.",
+        _ONNX + _CALIB + _VERIFY, BUILT, precision="int8", suffix="_int8_cpu.onnx", required=("calib",),
     ),
     "tensorrt": ExportFormat(
         "tensorrt", "model.engine + .json",

@@ -1,23 +1,46 @@
-"""Static INT8 quantization with ONNX Runtime: QDQ, per-channel weights, calibrated on real person crops.
+"""Static INT8 quantization with ONNX Runtime: QDQ graphs whose every convolution runs in integer, calibrated on
+frames of a training split.
 
-Only Conv / MatMul / Gemm are quantized, and none of the FP32 region of :mod:`reid_export.fp16` (attention scores,
-ArgMax / GatherElements, reductions and the head after them): their INT8 error would move the frame selection.
-Activations and weights are symmetric (zero point 0), the only kind TensorRT's explicit quantization accepts, so the
-same file builds an INT8 engine. 20% of the calibration clips are held out to measure the loss against FP32.
+Two schemes, because no one file is both what TensorRT's parser accepts and what ONNX Runtime's x86 CPU kernels fuse:
+
+* ``tensorrt`` (format ``onnx-int8``): signed int8 activations with zero point 0 (symmetric), the only activation
+  quantization TensorRT's explicit-quantization parser takes. ONNX Runtime on x86 fuses QDQ convolutions only for
+  unsigned activations: it rewrites an int8 Q/DQ pair to uint8 where it can, but a ReLU between two quantized tensors
+  with zero point 0 cannot be folded into the uint8 ranges, so it stays a float op between DequantizeLinear and
+  QuantizeLinear, with layout Transposes around it. The file is correct on ONNX Runtime, fast on TensorRT and OpenVINO.
+* ``cpu`` (format ``onnx-int8-cpu``): unsigned int8 activations with a zero point (asymmetric): a ReLU becomes the
+  lower end of its output range and disappears, and ONNX Runtime fuses every convolution (QLinearConv) and every
+  residual addition (QLinearAdd). TensorRT rejects uint8 Q/DQ; OpenVINO runs it.
+
+Both schemes quantize the weights per output channel (symmetric int8, axis 0 for Conv, 1 for a MatMul's B), leave
+the biases in float (no int32 bias DequantizeLinear, which TensorRT's parser refuses) and quantize the inputs and
+outputs of Conv / MatMul / Gemm / Add / MaxPool / ReLU, so the residual additions of a ResNet are quantized too and
+no convolution feeds a float op. Nothing of the FP32 region of :mod:`reid_export.fp16` is quantized (attention
+scores, ArgMax / GatherElements, reductions and the head after them: their INT8 error would move the frame
+selection). The opset domains the quantizer declares but no node uses are removed.
+
+Calibration reads a training split only: a dataset root (its train split through the dataset's own reader, so query
+and gallery frames never calibrate) or a folder of person crops (searched recursively; a folder holding a test,
+query or gallery subfolder is refused). 20% of the clips are held out to measure INT8 against FP32.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from reid_export.formats import CALIB_METHODS
 from reid_export.fp16 import fp32_nodes
 from reid_runtime import model_format as mf
 from reid_runtime.data.frames import load_clip
@@ -25,6 +48,38 @@ from reid_runtime.errors import ReidError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 HOLDOUT_FRACTION = 0.2
+# Folder names under which datasets keep the frames of their test split: never calibration material.
+TEST_FOLDERS = frozenset({"bbox_test", "query", "gallery", "test"})
+QUANTIZED_OPS = ("Conv", "MatMul", "Gemm", "Add", "MaxPool", "Relu")
+CALIB_CHUNK = 4  # clips whose intermediate tensors are held at once while calibrating (ResNet-50 256x128: ~0.4 GB each)
+_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy}
+assert set(_METHODS) == set(CALIB_METHODS)
+
+
+class Int8AccuracyError(ReidError):
+    """The INT8 graph is further from FP32 on held-out frames than the threshold allows."""
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How activations are quantized (weights are always symmetric int8 per channel)."""
+
+    name: str
+    activation_type: QuantType
+    symmetric: bool
+    summary: str
+
+
+SCHEMES = {
+    "tensorrt": Scheme("tensorrt", QuantType.QInt8, True,
+                       "int8 activations with zero point 0 (TensorRT explicit quantization)"),
+    "cpu": Scheme("cpu", QuantType.QUInt8, False,
+                  "uint8 asymmetric activations (ONNX Runtime and OpenVINO CPU integer kernels)"),
+}
+
+
+# ---------------------------------------------------------------- calibration frames
 
 
 def find_images(root: str | Path) -> list[Path]:
@@ -38,22 +93,93 @@ def find_images(root: str | Path) -> list[Path]:
     return images
 
 
-def load_calibration_clips(root: str | Path, input_size: tuple[int, int], seq_len: int,
-                           max_images: int = 256) -> np.ndarray:
-    """Images under ``root`` resized to ``input_size`` and grouped in order into clips ``(N, seq_len, 3, H, W)``.
+def detect_dataset(root: str | Path) -> str | None:
+    """The dataset whose layout ``root`` has (its reader accepts it), or None for a plain folder."""
+    from reid_runtime.data.registry import DATASETS, load_dataset
 
-    Sorted paths keep a tracklet's frames together in dataset layouts; at most ``max_images`` are used, spread evenly
-    over the folder.
-    """
+    for name in DATASETS:
+        try:
+            splits = load_dataset(name, root, attributes=False)
+        except (ReidError, OSError, ValueError, KeyError, IndexError, TypeError):
+            continue
+        if splits.train:
+            return name
+    return None
+
+
+def dataset_clip_paths(root: str | Path, dataset: str, seq_len: int, max_images: int) -> list[tuple[str, ...]]:
+    """Clips of ``seq_len`` consecutive frames of the TRAIN split of ``dataset`` at ``root`` (read by the dataset's
+    reader), at most ``max_images`` frames in all, spread evenly over the tracklets (a shorter tracklet repeats its
+    frames). Query and gallery frames are never read."""
+    from reid_runtime.data.registry import load_dataset
+
+    splits = load_dataset(dataset, root, attributes=False)
+    if not splits.train:
+        raise ReidError(f"{root}: the {dataset} train split is empty; INT8 calibrates on training frames only")
+    candidates: list[tuple[str, ...]] = []
+    for tracklet in splits.train:
+        frames = tracklet.frames
+        for start in range(0, max(1, len(frames) - seq_len + 1), seq_len):
+            candidates.append(tuple(frames[(start + i) % len(frames)] for i in range(seq_len)))
+    count = min(len(candidates), max_images // seq_len)
+    if count < 2:
+        raise ReidError(f"{root}: the {dataset} train split ({len(splits.train)} tracklets) and --calib-max-images "
+                        f"{max_images} make {count} clip(s) of {seq_len} frames; INT8 needs at least 2 (one to "
+                        "calibrate, one held out): raise --calib-max-images or lower --calib-seq-len")
+    return [candidates[i] for i in np.linspace(0, len(candidates) - 1, count).round().astype(int)]
+
+
+def folder_clip_paths(root: str | Path, seq_len: int, max_images: int) -> list[tuple[str, ...]]:
+    """Clips of ``seq_len`` images of a plain folder, grouped in sorted order (which keeps a tracklet's frames
+    together in dataset layouts), at most ``max_images`` images spread evenly over the folder. A folder holding a
+    test split (a ``bbox_test``, ``query``, ``gallery`` or ``test`` subfolder) is refused."""
+    root = Path(root)
     images = find_images(root)
+    leaked = next((p for p in images if TEST_FOLDERS & set(p.relative_to(root).parts[:-1])), None)
+    if leaked is not None:
+        folder = next(part for part in leaked.relative_to(root).parts[:-1] if part in TEST_FOLDERS)
+        raise ReidError(f"{root}: holds test-split frames ({folder}/, e.g. {leaked.relative_to(root)}); INT8 "
+                        "calibrates on training frames only: give the dataset root with --calib-dataset NAME (its "
+                        "train split is read) or a folder of training crops")
     if len(images) > max_images:
         images = [images[i] for i in np.linspace(0, len(images) - 1, max_images).round().astype(int)]
     count = len(images) // seq_len
     if count < 2:
         raise ReidError(f"{root}: {len(images)} usable images make {count} clip(s) of {seq_len} frames; INT8 needs at "
-                        f"least 2 (one to calibrate, one held out): add images or lower --calib-seq-len")
-    frames = load_clip(images[:count * seq_len], input_size).transpose(0, 3, 1, 2).astype(np.float32)
-    return frames.reshape(count, seq_len, *frames.shape[1:])
+                        "least 2 (one to calibrate, one held out): add images or lower --calib-seq-len")
+    return [tuple(str(p) for p in images[i * seq_len:(i + 1) * seq_len]) for i in range(count)]
+
+
+@dataclass
+class Calibration:
+    """Calibration clips ``(N, T, 3, H, W)`` and where they came from."""
+
+    clips: np.ndarray
+    source: str  # e.g. "the mars train split at DIR" or "the images under DIR"
+    paths: list[tuple[str, ...]] = field(default_factory=list)
+
+
+def calibration_paths(root: str | Path, seq_len: int, max_images: int = 256,
+                      dataset: str | None = None) -> tuple[list[tuple[str, ...]], str]:
+    """The frame paths of the calibration clips and a description of the source (see the module docstring)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ReidError(f"{root}: calibration folder not found")
+    dataset = dataset or detect_dataset(root)
+    if dataset is not None:
+        paths, source = dataset_clip_paths(root, dataset, seq_len, max_images), f"the {dataset} train split at {root}"
+    else:
+        paths, source = folder_clip_paths(root, seq_len, max_images), f"the images under {root}"
+    return paths, source
+
+
+def load_calibration(root: str | Path, input_size: tuple[int, int], seq_len: int, max_images: int = 256,
+                     dataset: str | None = None) -> Calibration:
+    """The calibration clips of ``root`` resized to ``input_size``, as float32 raw RGB ``(N, T, 3, H, W)``."""
+    paths, source = calibration_paths(root, seq_len, max_images, dataset)
+    flat = [path for clip in paths for path in clip]
+    frames = load_clip(flat, input_size).transpose(0, 3, 1, 2).astype(np.float32)
+    return Calibration(frames.reshape(len(paths), seq_len, *frames.shape[1:]), source, paths)
 
 
 def split_holdout(clips: np.ndarray, fraction: float = HOLDOUT_FRACTION) -> tuple[np.ndarray, np.ndarray]:
@@ -68,29 +194,44 @@ def split_holdout(clips: np.ndarray, fraction: float = HOLDOUT_FRACTION) -> tupl
 
 class ClipReader(CalibrationDataReader):
     """ONNX Runtime calibration reader: one clip per call, ``(1, T, 3, H, W)`` for a full graph, ``(T, 3, H, W)``
-    for a split backbone."""
+    for a split backbone. ``set_range`` lets the calibrator take the clips a few at a time (bounded memory)."""
 
     def __init__(self, clips: np.ndarray, role: str) -> None:
         self.clips = clips
         self.role = role
-        self.index = 0
+        self.index, self.end = 0, len(clips)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self.index, self.end = start_index, min(end_index, len(self.clips))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.index >= len(self.clips):
+        if self.index >= self.end:
             return None
         clip = self.clips[self.index]
         self.index += 1
         return {mf.INPUT_FRAMES: clip[None] if self.role == "full" else clip}
 
     def rewind(self) -> None:
-        self.index = 0
+        self.index, self.end = 0, len(self.clips)
 
 
-def quantize_int8(model: onnx.ModelProto, clips: np.ndarray, role: str = "full") -> onnx.ModelProto:
-    """QDQ INT8 copy of ``model`` calibrated on ``clips`` ``(N, T, 3, H, W)``; metadata copied unchanged."""
+# ---------------------------------------------------------------- quantization
+
+
+def quantize_int8(model: onnx.ModelProto, clips: np.ndarray, role: str = "full", *, scheme: str = "tensorrt",
+                  method: str = "minmax") -> onnx.ModelProto:
+    """QDQ INT8 copy of ``model`` calibrated on ``clips`` ``(N, T, 3, H, W)`` with ``method`` (minmax, percentile,
+    entropy) in ``scheme`` (tensorrt, cpu: see the module docstring); metadata copied unchanged."""
     if role not in ("full", "backbone"):
         raise ReidError(f"INT8 calibration feeds frames; the {role!r} graph takes no frames")
-
+    if scheme not in SCHEMES:
+        raise ReidError(f"INT8 scheme {scheme!r} is unknown; expected one of {', '.join(SCHEMES)}")
+    if method not in _METHODS:
+        raise ReidError(f"calibration method {method!r} is unknown; expected one of {', '.join(_METHODS)}")
+    chosen = SCHEMES[scheme]
     with tempfile.TemporaryDirectory(prefix="reid-int8-") as tmp, _quiet_quantizer():
         source, prepared, output = (Path(tmp) / name for name in ("fp32.onnx", "prepared.onnx", "int8.onnx"))
         onnx.save(model, source)
@@ -98,33 +239,194 @@ def quantize_int8(model: onnx.ModelProto, clips: np.ndarray, role: str = "full")
         prepared_model = onnx.load(str(prepared))
         quantize_static(
             prepared_model, str(output), ClipReader(clips, role), quant_format=QuantFormat.QDQ, per_channel=True,
-            op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_exclude=fp32_nodes(prepared_model),
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_exclude=fp32_nodes(prepared_model),
+            activation_type=chosen.activation_type, weight_type=QuantType.QInt8, calibrate_method=_METHODS[method],
+            extra_options={
+                "ActivationSymmetric": chosen.symmetric, "WeightSymmetric": True,
+                "QuantizeBias": False,  # float bias: TensorRT's parser refuses an int32 bias DequantizeLinear
+                "CalibTensorRangeSymmetric": chosen.symmetric,  # percentile would symmetrize uint8 ranges
+                "CalibStridedMinMax": _chunk(len(clips)),  # every method: a few clips' tensors in memory at once
+                "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},  # the output channels of a MatMul's B
+            },
         )
         quantized = onnx.load(str(output))
+    drop_unused_opsets(quantized)
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(model.metadata_props)
+    quantized.metadata_props.add(key="quantization", value=f"QDQ {scheme}: {chosen.summary}; int8 per-channel "
+                                                           f"symmetric weights, float bias; calibration {method}")
     return quantized
 
 
-def compare(reference, candidate, clips: np.ndarray) -> str:
-    """Cosine of ``candidate`` vs ``reference`` runners on ``clips`` (one clip per call), as one report line."""
-    cosines = []
+def drop_unused_opsets(model: onnx.ModelProto) -> list[str]:
+    """Remove the ``opset_import`` entries of domains no node (or local function) uses; the default domain stays.
+    Returns the removed domains."""
+    used = {node.domain or "" for node in model.graph.node}
+    for function in model.functions:
+        used.add(function.domain or "")
+        used |= {node.domain or "" for node in function.node}
+    kept = [entry for entry in model.opset_import if (entry.domain or "") in used | {""}]
+    removed = [entry.domain for entry in model.opset_import if (entry.domain or "") not in used | {""}]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    return removed
+
+
+def _chunk(count: int) -> int:
+    """The largest divisor of ``count`` up to :data:`CALIB_CHUNK` (ORT's strided calibration needs a divisor)."""
+    return max(d for d in range(1, min(CALIB_CHUNK, count) + 1) if count % d == 0)
+
+
+# ---------------------------------------------------------------- agreement with FP32
+
+
+def cosines(reference: Callable[[np.ndarray], np.ndarray], candidate: Callable[[np.ndarray], np.ndarray],
+            clips: np.ndarray) -> np.ndarray:
+    """Cosine of ``candidate`` vs ``reference`` runners per clip of ``clips`` (one clip per call)."""
+    values = []
     for clip in clips:
         a = np.asarray(reference(clip[None]), dtype=np.float64)[0]
         b = np.asarray(candidate(clip[None]), dtype=np.float64)[0]
-        cosines.append(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)))
-    return f"min cosine {min(cosines):.6f}, mean {float(np.mean(cosines)):.6f}"
+        values.append(float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)))
+    return np.asarray(values)
+
+
+@dataclass
+class Int8Graphs:
+    """What :func:`quantize_graphs` made: the graphs (the quantized one replaced), the precision per role, notes
+    for the export summary and the held-out clips (real frames for the verification)."""
+
+    graphs: dict[str, onnx.ModelProto]
+    precisions: dict[str, str]
+    notes: list[str]
+    holdout: np.ndarray
+    min_cosine: float
+
+
+def quantize_graphs(graphs: dict[str, onnx.ModelProto], model: Any, calib: str | Path, *,
+                    runner: Callable[[dict[str, onnx.ModelProto]], Callable[[np.ndarray], np.ndarray]],
+                    scheme: str = "tensorrt", method: str = "minmax", dataset: str | None = None, seq_len: int = 4,
+                    max_images: int = 256, threshold: float | None = None,
+                    out: str | Path = "the export") -> Int8Graphs:
+    """Quantize the frame graph of ``graphs`` (full, or the backbone of a split pair) calibrated on ``calib``; compare
+    with FP32 on the held-out clips and raise :class:`Int8AccuracyError` below ``threshold`` (None: report only).
+
+    ``runner(graphs)`` builds a ``frames (B, T, 3, H, W) -> (B, D)`` callable of a set of graphs."""
+    calibration = load_calibration(calib, tuple(model.input_size), seq_len, max_images, dataset)
+    fitting, holdout = split_holdout(calibration.clips)
+    role = "full" if "full" in graphs else "backbone"
+    quantized = {**graphs, role: quantize_int8(graphs[role], fitting, role=role, scheme=scheme, method=method)}
+    precisions = dict.fromkeys(graphs, "int8")
+    notes = [f"INT8 {SCHEMES[scheme].summary}; calibrated with {method} on {len(fitting)} clips of T={seq_len} "
+             f"from {calibration.source}"]
+    if role == "backbone":
+        precisions["head"] = "fp32"
+        notes.append("split INT8: the backbone is quantized, the head (one linear layer) stays FP32")
+    # Selection-aware, like every verification: a near-tie flip of STA's per-region frame choice is reported, not
+    # counted as an error (reid_export.verification).
+    from reid_export.verification import check_clips, tolerance_for
+
+    tolerance = tolerance_for("int8", min_cosine=threshold)
+    case = check_clips(model, runner(quantized), holdout, tolerance, source="held-out training clips")
+    flips = (f"; {len(case.flips)} of {case.selections} frame selections flipped (worst relative margin "
+             f"{case.flip_margin:.2g}), plain min cosine {case.plain_min_cosine:.6f}") if case.flips else ""
+    verdict = "not checked" if threshold is None else ("ok" if case.passed else "BELOW")
+    notes.append(f"INT8 vs PyTorch FP32 on {len(holdout)} held-out training clips of T={seq_len}: min cosine "
+                 f"{case.min_cosine:.6f}{flips} (threshold {'-' if threshold is None else f'{threshold:g}'}: "
+                 f"{verdict})")
+    if threshold is not None and not case.passed:
+        raise Int8AccuracyError(
+            f"{out}: INT8 vs PyTorch FP32 on {len(holdout)} held-out training clips: min cosine "
+            f"{case.min_cosine:.6f} < {threshold:g} ({case.problem or 'below the threshold'}); nothing was written. "
+            "Try another --calib-method (percentile, entropy), more --calib-max-images or calibration frames closer "
+            "to the target cameras, or lower --min-cosine")
+    return Int8Graphs(quantized, precisions, notes, holdout, float(case.min_cosine))
+
+
+# ---------------------------------------------------------------- what TensorRT's parser takes
+
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+WEIGHT_INPUTS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}
+
+
+def tensorrt_problems(model: onnx.ModelProto) -> list[str]:
+    """What TensorRT's ONNX parser would reject in a QDQ graph for explicit quantization, one line each (empty: none
+    found): int8 Q/DQ with zero point 0 only; Q/DQ on activations and on the weights of Conv / Gemm / MatMul only
+    (no int32 bias DequantizeLinear); per-tensor activation scales; per-channel weight scales along the output
+    channels; only standard-domain nodes; no opset import that no node uses."""
+    graph = model.graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    producers = {name: node for node in graph.node for name in node.output}
+    consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            consumers.setdefault(name, []).append((node, index))
+    problems = []
+    for node in graph.node:
+        label = f"{node.op_type} {node.name or node.output[0]}"
+        if node.domain not in ("", "ai.onnx"):
+            problems.append(f"{label}: domain {node.domain!r} (TensorRT parses the standard ONNX domain)")
+        if node.op_type not in QDQ_OPS:
+            continue
+        zero = initializers.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        scale = initializers.get(node.input[1])
+        if zero is None or zero.data_type != onnx.TensorProto.INT8:
+            kind = "absent" if zero is None else onnx.TensorProto.DataType.Name(zero.data_type)
+            problems.append(f"{label}: zero point {kind}, TensorRT takes int8 Q/DQ only")
+        elif np.any(onnx.numpy_helper.to_array(zero) != 0):
+            problems.append(f"{label}: non-zero zero point, TensorRT takes symmetric quantization only")
+        if scale is None:
+            problems.append(f"{label}: scale is not a constant initializer")
+            continue
+        channels = int(np.prod(scale.dims)) if scale.dims else 1
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        source = node.input[0]
+        if node.op_type == "QuantizeLinear":
+            if source in initializers:
+                problems.append(f"{label}: quantizes a constant (weights go in as int8 through DequantizeLinear)")
+            if channels != 1:
+                problems.append(f"{label}: per-channel activation scale, TensorRT takes per-tensor activations")
+            continue
+        if source in initializers:  # a DequantizeLinear of stored weights
+            weights = initializers[source]
+            if weights.data_type != onnx.TensorProto.INT8:
+                problems.append(f"{label}: dequantizes a {onnx.TensorProto.DataType.Name(weights.data_type)} "
+                                "constant (an int32 bias?), TensorRT takes int8 weights only")
+            users = consumers.get(node.output[0], [])
+            if not users or any(WEIGHT_INPUTS.get(user.op_type) != index for user, index in users):
+                problems.append(f"{label}: dequantized constant does not feed the weight input of a Conv, Gemm or "
+                                "MatMul")
+            elif channels != 1:
+                user = users[0][0]
+                trans_b = next((a.i for a in user.attribute if a.name == "transB"), 0)
+                expected = {"Conv": 0, "ConvTranspose": 1, "MatMul": 1, "Gemm": 0 if trans_b else 1}[user.op_type]
+                if axis % len(weights.dims) != expected or channels != weights.dims[expected]:
+                    problems.append(f"{label}: per-channel scale along axis {axis} with {channels} values; the "
+                                    f"{user.op_type} weight {list(weights.dims)} has its output channels on axis "
+                                    f"{expected}")
+        else:
+            if producers.get(source) is None or producers[source].op_type != "QuantizeLinear":
+                problems.append(f"{label}: dequantizes {source!r}, which no QuantizeLinear produces")
+            if channels != 1:
+                problems.append(f"{label}: per-channel activation scale, TensorRT takes per-tensor activations")
+    used = {node.domain or "" for node in graph.node} | {function.domain or "" for function in model.functions}
+    unused = [entry.domain for entry in model.opset_import if (entry.domain or "") not in used | {""}]
+    if unused:
+        problems.append(f"opset imports no node uses: {', '.join(unused)}")
+    return problems
 
 
 @contextlib.contextmanager
 def _quiet_quantizer():
-    """ORT's quantizer logs advice on the root logger at WARNING; keep the export output to our own summary."""
+    """ORT's quantizer logs advice on the root logger at WARNING and its histogram calibrators print to stdout; keep
+    the export output (and ``--json``'s stdout) to our own summary."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
+

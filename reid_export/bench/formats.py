@@ -66,14 +66,14 @@ class FormatsReport:
         return asdict(self)
 
     def table(self) -> str:
-        head = (f"{'format':<12}{'status':<10}{'size MB':>9}{'min cos':>10}{'mAP':>7}{'ms/tracklet':>13}"
+        head = (f"{'format':<15}{'status':<10}{'size MB':>9}{'min cos':>10}{'mAP':>7}{'ms/tracklet':>13}"
                 f"{'frames/s':>10}{'x pytorch':>11}")
         lines = [head, "-" * len(head)]
         for r in self.rows:
             if r.status not in ("ok", "exported"):
-                lines.append(f"{r.format:<12}{r.status:<10}{r.reason}")
+                lines.append(f"{r.format:<15}{r.status:<10}{r.reason}")
                 continue
-            lines.append(f"{r.format:<12}{r.status:<10}{_num(r.size_mb, 9, 1)}{_num(r.cosine_min, 10, 5)}"
+            lines.append(f"{r.format:<15}{r.status:<10}{_num(r.size_mb, 9, 1)}{_num(r.cosine_min, 10, 5)}"
                          f"{_num(r.mAP, 7, 1)}{_num(r.ms_per_tracklet, 13, 2)}{_num(r.frames_per_s, 10, 1)}"
                          f"{_num(r.vs_pytorch, 11, 2)}" + (f"  {r.reason}" if r.reason else ""))
         lines.append(f"ms/tracklet: p50 of one call at B=1, T={self.seq_len}; min cos: the export's check vs PyTorch"
@@ -128,7 +128,7 @@ def _export_row(model: str, name: str, work: Path, calib: Path | None, input_siz
         missing = ", ".join(fmt.requirement.missing())
         return FormatRow(name, "skipped", f"needs {missing} ({fmt.requirement.install_hint()})"), None
     options: dict[str, Any] = {}
-    if "calib" in fmt.option_names and (name == "onnx-int8" or calib is not None):
+    if "calib" in fmt.option_names and ("calib" in fmt.required or calib is not None):
         options.update(calib=calib or synthetic_crops(work, input_size), calib_max_images=CALIB_MAX_IMAGES)
     log(f"{name}: exporting and verifying")
     (work / name).mkdir(parents=True, exist_ok=True)

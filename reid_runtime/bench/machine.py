@@ -26,6 +26,7 @@ PACKAGES = {
     "torch": "torch",
     "onnx": "onnx",
     "onnxscript": "onnxscript",
+    "openvino": "openvino",
 }
 
 

@@ -40,9 +40,10 @@ def test_cli_refuses_an_option_of_another_format_in_one_line(reid, checkpoints, 
                "--split")
     assert run.code == 2 and run.out == ""
     assert run.err.strip().splitlines() == [
-        "Error: option --split is not taken by format 'tensorrt'; formats that take it: onnx, onnx-fp16, onnx-int8 "
-        "(tensorrt takes --size, --opset, --simplify, --fp16, --int8, --calib, --calib-seq-len, --calib-max-images, "
-        "--no-verify, --max-abs, --min-cosine, --profiles, --workspace-gb, --timing-cache)"]
+        "Error: option --split is not taken by format 'tensorrt'; formats that take it: onnx, onnx-fp16, onnx-int8, "
+        "onnx-int8-cpu (tensorrt takes --size, --opset, --simplify, --fp16, --int8, --calib, --calib-dataset, "
+        "--calib-method, --calib-seq-len, --calib-max-images, --no-verify, --max-abs, --min-cosine, --profiles, "
+        "--workspace-gb, --timing-cache)"]
     assert not list(tmp_path.iterdir())
 
 
@@ -68,7 +69,8 @@ def test_cli_refuses_a_model_the_format_cannot_start_from(reid, full_exports, tm
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"calib": "crops"}, "option calib is not taken by format 'onnx'; formats that take it: onnx-int8, tensorrt"),
+    ({"calib": "crops"}, "option calib is not taken by format 'onnx'; formats that take it: onnx-int8, onnx-int8-cpu, "
+                       "tensorrt"),
     ({"opst": 18}, "format 'onnx' has no option 'opst'; did you mean opset?"),
     ({"opset": "x"}, "opset='x'"),
     ({"split": "yes"}, "split='yes': expected True or False"),

@@ -1,4 +1,4 @@
-"""FP16 (score path kept FP32) and INT8 (QDQ, calibrated on person crops) exports and their agreement with FP32."""
+"""FP16 (score path kept FP32) and INT8 (QDQ, calibrated on training frames) exports and their agreement with FP32."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from reid_export.fp16 import convert_fp16, fp32_nodes
+from reid_export.fp16 import convert_fp16, fp16_inputs_in_fp32_region, fp32_nodes
 from reid_export.onnx_export import finish_export, read_info
-from reid_export.verification import verify
+from reid_export.verification import VerificationError, verify
 from reid_runtime.errors import ReidError
 from reid_train.engine.checkpoint import load_model
 
@@ -56,12 +56,22 @@ def test_fp16_runs_the_energy_path_in_fp32_and_the_rest_in_fp16():
     np.testing.assert_allclose(norm, [[np.sqrt(204800.0)]], rtol=1e-6)
 
 
+def test_fp16_inputs_into_the_fp32_region_are_found():
+    converted = convert_fp16(_energy_graph())  # would have raised if the converter had let one through
+    region = {"pow", "sum", "sqrt"}
+    assert fp16_inputs_in_fp32_region(converted, region) == []
+    pow_node = next(node for node in converted.graph.node if node.name == "pow")
+    pow_node.input[0] = "r"  # the FP16 Relu output straight into the energy's square
+    assert fp16_inputs_in_fp32_region(converted, region) == ["pow <- r"]
+
+
 def test_cli_onnx_fp16_reports_cosine_and_converts_the_backbone(reid, tmp_path, checkpoints):
     out = tmp_path / "sta_fp16.onnx"
     run = reid("export", "--model", checkpoints["sta_tiny"], "--format", "onnx-fp16", "--out", out)
     assert run.code == 0, run.err
     cosine = float(re.search(r"min cosine ([0-9.]+) vs PyTorch FP32", run.out).group(1))
     assert cosine >= 0.999
+    assert re.search(r"frame selections: (all \d+ \(clip, region\) agree|\d+ of \d+ .* near-ties, accepted)", run.out)
     assert f"wrote {out}" in run.out and "fp16" in run.out
     info = read_info(out)
     assert info.precision == "fp16" and info.seq_lengths_verified == [1, 2, 3, 4, 7, 8, 16]
@@ -81,6 +91,28 @@ def test_cli_onnx_fp16_reports_cosine_and_converts_the_backbone(reid, tmp_path, 
     fp16_into_head = [node.name for node in inferred.node if node.name in head
                       and any(types.get(name) == TensorProto.FLOAT16 for name in node.input)]
     assert fp16_into_head == []
+    # Eq. 4 (the scores' normalisation over frames) feeds the ArgMax in FP32
+    producers = {name: node for node in inferred.node for name in node.output}
+    argmax = next(node for node in inferred.node if node.op_type == "ArgMax")
+    assert producers[argmax.input[0]].op_type == "Div" and types[argmax.input[0]] == TensorProto.FLOAT
+
+
+def test_fp16_export_with_a_broken_weight_is_refused(tmp_path, full_exports, checkpoints):
+    """One weight of the graph changed (the first convolution's, by 40x its spread): a real error, not rounding.
+    It shows as frames selected far beyond a near-tie and embeddings off; nothing is written."""
+    from onnx import numpy_helper
+
+    model, _ = load_model(checkpoints["sta_tiny"])
+    graph = onnx.load(str(full_exports["sta_tiny"][0]))
+    weights = {tensor.name: tensor for tensor in graph.graph.initializer}
+    name = next(node for node in graph.graph.node if node.op_type == "Conv").input[1]
+    broken = numpy_helper.to_array(weights[name]).copy()
+    broken.flat[0] += 40 * broken.std()
+    weights[name].CopyFrom(numpy_helper.from_array(broken, name))
+    out = tmp_path / "broken_fp16.onnx"
+    with pytest.raises(VerificationError, match="does not match PyTorch") as refused:
+        finish_export(model, {"full": graph}, out, precision="fp16", seq_lengths=(2, 8), batch_sizes=(2,))
+    assert "NO embedding off" in str(refused.value) and not out.exists()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +123,7 @@ def int8_export(tmp_path_factory, full_exports, checkpoints, synth_mars):
     return out, finish_export(model, graphs, out, precision="int8", calib=synth_mars / "bbox_train")
 
 
-def test_int8_is_qdq_on_convs_and_gemms_only(int8_export):
+def test_int8_quantizes_every_conv_and_not_the_score_path(int8_export):
     out, _ = int8_export
     graph = onnx.load(str(out)).graph
     ops = [node.op_type for node in graph.node]
@@ -108,7 +140,7 @@ def test_int8_is_qdq_on_convs_and_gemms_only(int8_export):
 
 def test_int8_agrees_with_fp32_on_held_out_clips(int8_export):
     out, result = int8_export
-    note = next(n for n in result.notes if n.startswith("INT8 vs FP32"))
+    note = next(n for n in result.notes if n.startswith("INT8 vs PyTorch FP32"))
     assert float(re.search(r"min cosine ([0-9.]+)", note).group(1)) >= 0.98
     assert result.verification.passed
     assert {case.source for case in result.verification.cases} == {"calib-holdout"}
