@@ -58,6 +58,7 @@ def export(model: str, format_name: str, out: Path, as_json: bool, **values: Any
       reid export --model runs/demo/best.pt --format onnx --out sta.onnx --split
       reid export --model runs/demo/best.pt --format onnx-fp16 --out sta_fp16.onnx
       reid export --model runs/demo/best.pt --format onnx-int8 --out sta_int8.onnx --calib data/synth_mars
+      reid export --model runs/demo/best.pt --format onnx-int8-cpu --out sta_int8_cpu.onnx --calib data/synth_mars
       reid export --model sta_resnet50 --size 256x128 --format onnx --out sta_r50.onnx
       reid export --model runs/demo/best.pt --format tensorrt --out sta.engine --fp16
       reid export --model sta.onnx --format tensorrt --out sta.engine --profiles "1-32x1-4,1-32x5-8"

@@ -70,8 +70,9 @@ def flops(ctx: click.Context, model: tuple[str, ...], seq_lens: tuple[int, ...],
 
 @click.command()
 @options.model_option("A checkpoint (.pt) or a registry name (an untrained model) to export to every format.")
-@click.option("--formats", "formats", type=options.NameListType(_format_names), default="onnx,onnx-fp16,onnx-int8",
-              show_default=True, help="Formats of the export table (reid export --help), comma-separated.")
+@click.option("--formats", "formats", type=options.NameListType(_format_names),
+              default="onnx,onnx-fp16,onnx-int8,onnx-int8-cpu", show_default=True,
+              help="Formats of the export table (reid export --help), comma-separated.")
 @options.data_root_option(required=False, help="Dataset folder: adds mAP / R1 per format (give --dataset too).")
 @options.dataset_option(required=False)
 @options.seq_lens_option("4", single=True)

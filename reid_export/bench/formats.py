@@ -19,7 +19,7 @@ from typing import Any
 from reid_runtime.errors import ReidError
 
 Log = Callable[[str], None]
-DEFAULT_FORMATS = ("onnx", "onnx-fp16", "onnx-int8")
+DEFAULT_FORMATS = ("onnx", "onnx-fp16", "onnx-int8", "onnx-int8-cpu")
 CALIB_MAX_IMAGES = 64
 REFERENCE = "pytorch"
 
