@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -421,44 +421,50 @@ def _gather(frames: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return frames[positions]
 
 
+def _fill(jobs: list[_Job], capacity: int, count: Callable[[_Job], int],
+          same_batch: Callable[[_Job, _Job], bool] | None = None) -> Iterator[tuple[int, _Job, int, int]]:
+    """``(batch, job, start, stop)``: items ``start:stop`` of each job, the jobs in order, filled into batches of
+    ``capacity`` items (a job with more items than a batch has room for spreads over several). ``same_batch(previous,
+    job)`` False closes the batch before ``job``."""
+    batch, room, previous = -1, 0, None
+    for job in jobs:
+        if same_batch is not None and previous is not None and not same_batch(previous, job):
+            room = 0
+        start, total = 0, count(job)
+        while start < total:
+            if room == 0:
+                batch, room = batch + 1, capacity
+            stop = min(total, start + room)
+            yield batch, job, start, stop
+            room -= stop - start
+            start = stop
+        previous = job
+
+
+def _grouped(pieces: Iterable[tuple[int, _Piece]]) -> list[list[_Piece]]:
+    batches: list[list[_Piece]] = []
+    for batch, piece in pieces:
+        if batch == len(batches):
+            batches.append([])
+        batches[batch].append(piece)
+    return batches
+
+
 def _stream_batches(jobs: list[_Job], max_frames: int) -> list[list[_Piece]]:
     """``sampling="all"`` through per-frame terms: the frames of the jobs in order, cut into batches of ``max_frames``
     (a batch may end one tracklet and start the next; a long one spreads over many batches)."""
-    batches: list[list[_Piece]] = []
-    room = 0
-    for job in jobs:
-        start, count = 0, len(job.source)
-        while start < count:
-            if room == 0:
-                batches.append([])
-                room = max_frames
-            stop = min(count, start + room)
-            batches[-1].append(_Piece(job, np.arange(start, stop), None, stop == count))
-            room -= stop - start
-            start = stop
-    return batches
+    return _grouped((batch, _Piece(job, np.arange(start, stop), None, stop == len(job.source)))
+                    for batch, job, start, stop in _fill(jobs, max_frames, lambda job: len(job.source)))
 
 
 def _clip_batches(jobs: list[_Job], max_clips: int, by_length: bool) -> list[list[_Piece]]:
     """Whole clips in batches of up to ``max_clips`` clips, jobs in order; a job with more clips than the batch has
     room for spreads over several batches. With ``by_length`` a batch holds clips of one length only, so whole-clip
     calls of ``sampling="all"`` are as full as the lengths allow."""
-    batches: list[list[_Piece]] = []
-    room = 0
-    for job in jobs:
-        if by_length and batches and batches[-1][0].clips.shape[1] != job.clips.shape[1]:
-            room = 0
-        start, count = 0, len(job.clips)
-        while start < count:
-            if room == 0:
-                batches.append([])
-                room = max_clips
-            stop = min(count, start + room)
-            clips = job.clips[start:stop]
-            batches[-1].append(_Piece(job, np.unique(clips), clips, stop == count))
-            room -= stop - start
-            start = stop
-    return batches
+    same_length = (lambda previous, job: previous.clips.shape[1] == job.clips.shape[1]) if by_length else None
+    spread = _fill(jobs, max_clips, lambda job: len(job.clips), same_length)
+    return _grouped((batch, _Piece(job, np.unique(clips), clips, stop == len(job.clips)))
+                    for batch, job, start, stop in spread for clips in [job.clips[start:stop]])
 
 
 def _clip_groups(ready: list[tuple[_Piece, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
