@@ -7,8 +7,10 @@ divide small sums, and ArgMax on rounded scores can flip near-ties. So the block
 practice the whole head after the backbone map stays FP32, which costs nothing measurable. For STA that is the energy
 map (Eq. 1), the block scores (Eq. 2-3), their normalisation over frames (Eq. 4), the ArgMax / GatherElements of the
 selection (Algorithm 1), the strips' means, the weighted sum and the FC layer: the only FP16 tensor the head reads is
-the backbone's feature map, cast to FP32 once. :func:`convert_fp16` checks this on the converted graph (no node of the
-FP32 region reads an FP16 tensor) and refuses to return a graph where the converter let one through.
+the backbone's feature map, cast to FP32 once. A pooling inside the backbone (OSNet's channel gates, MobileNetV3's
+squeeze-excitation: a seed op with a convolution after it) only rescales features and stays FP16.
+:func:`convert_fp16` checks this on the converted graph (no node of the FP32 region reads an FP16 tensor) and refuses
+to return a graph where the converter let one through.
 
 What stays FP16 on purpose: the backbone, and the input normalisation ``(x - mean) / std`` before the first
 convolution (raw pixel values are exact in FP16, and an FP32 normalisation measured no better: the scores' largest
@@ -33,15 +35,26 @@ FP32_SEED_OPS = frozenset({
 })
 
 
+CONV_OPS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"})
+
+
 def fp32_nodes(model: onnx.ModelProto) -> list[str]:
-    """Names of the nodes to keep in FP32: the seed ops above and all their descendants, in graph order."""
+    """Names of the nodes to keep in FP32: the seed ops above that no convolution follows, and all their
+    descendants, in graph order."""
     graph = model.graph
     consumers: dict[str, list[int]] = defaultdict(list)
     for index, node in enumerate(graph.node):
         for name in node.input:
             consumers[name].append(index)
+    # A reduction whose result reaches a later convolution rescales backbone features (OSNet's channel gates,
+    # MobileNetV3's squeeze-excitation): it belongs to the backbone, not to the attention, and is no seed.
+    feeds_conv: set[int] = set()
+    for index in reversed(range(len(graph.node))):
+        node = graph.node[index]
+        if node.op_type in CONV_OPS or any(user in feeds_conv for name in node.output for user in consumers[name]):
+            feeds_conv.add(index)
     blocked: set[int] = set()
-    stack = [i for i, node in enumerate(graph.node) if node.op_type in FP32_SEED_OPS]
+    stack = [i for i, node in enumerate(graph.node) if node.op_type in FP32_SEED_OPS and i not in feeds_conv]
     while stack:
         index = stack.pop()
         if index in blocked:

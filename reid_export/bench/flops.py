@@ -41,6 +41,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from reid_runtime.errors import ReidError
+from reid_train.models import backbone_of
 
 aten = torch.ops.aten
 
@@ -66,6 +67,16 @@ PUBLISHED = {
     ("sta_resnet50", (256, 128), 6): ("STA (N=6)", 24.0, 81.0),
     ("sta_resnet50", (256, 128), 8): ("STA (N=8)", 32.0, 81.2),
     ("asta_resnet50", (256, 128), 4): ("AITL/ASTA (T=4)", 20.7, 84.4),
+}
+
+
+# Published per-frame costs of backbones alone: (backbone, (H, W)) -> GMACs per frame (conv + linear layers).
+BACKBONE_PUBLISHED_SOURCE = "torchreid model zoo (Zhou et al.), conv + linear MACs"
+BACKBONE_PUBLISHED = {
+    ("osnet_x1_0", (256, 128)): 0.9789,
+    ("osnet_x0_75", (256, 128)): 0.5718,
+    ("osnet_x0_5", (256, 128)): 0.2729,
+    ("osnet_x0_25", (256, 128)): 0.0823,
 }
 
 
@@ -322,6 +333,10 @@ def flops_rows(spec: str | Path, seq_lens: Iterable[int], input_size: tuple[int,
         if seq in checks:
             row["onnx_conv_matmul"] = checks[seq]["onnx"]
             row["onnx_rel_diff"] = checks[seq]["rel_diff"]
+        backbone_ref = BACKBONE_PUBLISHED.get((backbone_of(count.model), tuple(count.input_size)))
+        if backbone_ref:
+            row["backbone_published"] = {"source": BACKBONE_PUBLISHED_SOURCE, "gmacs_per_frame": backbone_ref,
+                                         "rel_diff": (count.backbone / seq / 1e9 - backbone_ref) / backbone_ref}
         published = PUBLISHED.get((count.model, tuple(count.input_size), seq))
         if published:
             row["published"] = {"source": PUBLISHED_SOURCE, "label": published[0], "gmacs": published[1],
@@ -352,32 +367,37 @@ class FlopsReport:
 
     def table(self) -> str:
         """Terminal table in GMACs (MACs, not FLOPs)."""
-        head = (f"{'model':<15}{'size':>9}{'T':>4}{'backbone':>10}{'/frame':>8}{'head':>8}{'attn MMACs':>12}"
-                f"{'total':>9}{'/frame':>8}{'ONNX diff':>11}")
+        width = max([15, *(len(r["model"]) + 1 for r in self.rows)])
+        head = (f"{'model':<{width}}{'size':>9}{'T':>4}{'backbone':>10}{'/frame':>8}{'vs ref':>8}{'head':>8}"
+                f"{'attn MMACs':>12}{'total':>9}{'/frame':>8}{'ONNX diff':>11}")
         lines = ["GMACs per clip (multiply-accumulates; FLOPs = 2 x MACs)", head, "-" * len(head)]
         for r in self.rows:
             diff = f"{100 * r['onnx_rel_diff']:+.3f}%" if "onnx_rel_diff" in r else "-"
+            ref = f"{100 * r['backbone_published']['rel_diff']:+.2f}%" if "backbone_published" in r else "-"
             size = "x".join(str(v) for v in r["input_size"])
             seq = r["seq_len"]
-            lines.append(f"{r['model']:<15}{size:>9}{seq:>4}{r['backbone'] / 1e9:>10.3f}"
-                         f"{r['backbone'] / seq / 1e9:>8.3f}{r['head'] / 1e9:>8.3f}{r['attention'] / 1e6:>12.3f}"
-                         f"{r['total'] / 1e9:>9.3f}{r['per_frame'] / 1e9:>8.3f}{diff:>11}")
+            lines.append(f"{r['model']:<{width}}{size:>9}{seq:>4}{r['backbone'] / 1e9:>10.3f}"
+                         f"{r['backbone'] / seq / 1e9:>8.3f}{ref:>8}{r['head'] / 1e9:>8.3f}"
+                         f"{r['attention'] / 1e6:>12.3f}{r['total'] / 1e9:>9.3f}{r['per_frame'] / 1e9:>8.3f}{diff:>11}")
         return "\n".join(lines)
 
     def markdown(self) -> str:
         lines = ["GMACs = 10^9 multiply-accumulates per clip of T frames (the papers' \"GFLOPs\"; FLOPs = 2 x MACs), "
                  "B = 1.", "",
-                 "| model | HxW | T | backbone | backbone / frame | head | of which attention (MMACs) | total | "
-                 "total / frame | published | ours vs published | ONNX recount vs torch |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                 "| model | HxW | T | backbone | backbone / frame | backbone / frame published | head | "
+                 "of which attention (MMACs) | total | total / frame | published | ours vs published | "
+                 "ONNX recount vs torch |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in self.rows:
             published = r.get("published")
             paper = f"{published['gmacs']:.1f} ({published['label']})" if published else "-"
             diff = f"{100 * (r['total'] / 1e9 - published['gmacs']) / published['gmacs']:+.1f}%" if published else "-"
             onnx = f"{100 * r['onnx_rel_diff']:+.3f}%" if "onnx_rel_diff" in r else "-"
             size = "x".join(str(v) for v in r["input_size"])
+            ref = r.get("backbone_published")
+            ref_cell = f"{ref['gmacs_per_frame']:.4f} ({100 * ref['rel_diff']:+.2f}%)" if ref else "-"
             lines.append(f"| {r['model']} | {size} | {r['seq_len']} | {r['backbone'] / 1e9:.3f} | "
-                         f"{r['backbone'] / r['seq_len'] / 1e9:.3f} | {r['head'] / 1e9:.3f} | "
+                         f"{r['backbone'] / r['seq_len'] / 1e9:.3f} | {ref_cell} | {r['head'] / 1e9:.3f} | "
                          f"{r['attention'] / 1e6:.2f} | {r['total'] / 1e9:.3f} | {r['per_frame'] / 1e9:.3f} | "
                          f"{paper} | {diff} | {onnx} |")
         return "\n".join(lines)
@@ -410,4 +430,7 @@ def count_flops(models: Iterable[str | Path], seq_lens: Iterable[int], input_siz
     notes = NOTES + ([ONNX_NOTE] if onnx_check else [])
     if any("published" in r for r in rows):
         notes.append(f"Published: {PUBLISHED_SOURCE} (ResNet-50, 256x128, MARS), read off the figure.")
+    if any("backbone_published" in r for r in rows):
+        notes.append(f"Backbone published per frame: {BACKBONE_PUBLISHED_SOURCE} at 256x128; vs ref = our backbone "
+                     "count per frame against it.")
     return FlopsReport(rows, machine, onnx_check, notes)

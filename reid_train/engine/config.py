@@ -134,11 +134,14 @@ class LossSection(_Section):
 
 
 class OptimSection(_Section):
+    optimizer: Literal["adam", "amsgrad"] = "adam"
     lr: Annotated[Number, Field(gt=0)] = 3.0e-4
     weight_decay: Weight = 5.0e-4
     epochs: PositiveInt = 800
-    milestones: list[PositiveInt] = [200, 400]
+    scheduler: Literal["multistep", "cosine"] = "multistep"  # cosine: from lr to 0 over the epochs
+    milestones: list[PositiveInt] = [200, 400]              # multistep: lr x gamma at each
     gamma: Annotated[Number, Field(gt=0)] = 0.1
+    fixbase_epochs: Count = 0               # first epochs train the head only (backbone frozen, BN statistics too)
 
 
 class TrainSection(_Section):
@@ -326,14 +329,18 @@ def flatten(config: dict, where: str = "") -> dict[str, Any]:
 
 def recipe_changes(saved: dict, current: dict) -> tuple[list[tuple[str, Any, Any]], list[tuple[str, Any, Any]]]:
     """The differences between a saved recipe and the current one, as ``(key, saved, current)``: those of the recipe
-    proper, then those of :data:`RESUME_FREE_KEYS`. A key one side lacks shows as ``MISSING``."""
+    proper, then those of :data:`RESUME_FREE_KEYS`. A key one side lacks shows as ``MISSING``. A cosine schedule
+    spans the run, so there ``optim.epochs`` is part of the recipe."""
     old, new = flatten(saved), flatten(current)
+    free_keys = set(RESUME_FREE_KEYS)
+    if "cosine" in (old.get("optim.scheduler"), new.get("optim.scheduler")):
+        free_keys.discard("optim.epochs")
     changes: list[tuple[str, Any, Any]] = []
     free: list[tuple[str, Any, Any]] = []
     for key in [*new, *(k for k in old if k not in new)]:
         before, after = old.get(key, MISSING), new.get(key, MISSING)
         if before != after:
-            (free if key in RESUME_FREE_KEYS else changes).append((key, before, after))
+            (free if key in free_keys else changes).append((key, before, after))
     return changes, free
 
 

@@ -105,15 +105,21 @@ class Trainer:
         self.objective = Objective(self.config["loss"], self.train_set.num_classes,
                                    attribute_schema=self.splits.attribute_schema).to(self.device)
         o = self.config["optim"]
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=o["milestones"],
-                                                              gamma=o["gamma"])
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o["lr"], weight_decay=o["weight_decay"],
+                                          amsgrad=o["optimizer"] == "amsgrad")
+        if o["scheduler"] == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=o["epochs"])
+        else:
+            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=o["milestones"],
+                                                                  gamma=o["gamma"])
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.generator = torch.Generator().manual_seed(self.config["train"]["seed"])
         self.train_model = self.model
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # fixbase: the frozen backbone gets no gradients for a while, which DDP must be told
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=self.config["optim"]["fixbase_epochs"] > 0)
 
     # ---- checkpoints --------------------------------------------------------------------------------------
     def _state(self, epoch: int, step: int) -> dict[str, Any]:
@@ -230,6 +236,7 @@ class Trainer:
                 first_step = self.start_step if epoch == self.start_epoch else 0
                 total = self.steps_per_epoch()
                 self.train_model.train()
+                self._freeze_backbone(epoch < self.config["optim"]["fixbase_epochs"])
                 sums: dict[str, float] = {}
                 loader = self._epoch_loader(epoch, first_step)
                 bar = None
@@ -278,6 +285,14 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         return last_metrics
+
+    def _freeze_backbone(self, frozen: bool) -> None:
+        """The fixbase epochs (torchreid's ``fixbase_epoch``): only the new head learns while the pretrained backbone
+        stays as loaded, BatchNorm statistics included; it follows the epoch number, so a resumed run does the same."""
+        for parameter in self.model.backbone.parameters():
+            parameter.requires_grad_(not frozen)
+        if frozen:
+            self.model.backbone.eval()
 
     def _train_step(self, batch: dict) -> dict[str, float]:
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}

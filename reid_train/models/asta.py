@@ -155,7 +155,7 @@ def build_asta(
     detach_attributes: bool = True,
     neck_feat: str = "after",
 ) -> VideoReIDModel:
-    """ASTA on a ResNet; attribute output widths are the one-hot sizes of the schema's two groups."""
+    """ASTA on a backbone; attribute output widths are the one-hot sizes of the schema's two groups."""
     if attribute_schema not in SCHEMAS:
         raise ValueError(f"unknown attribute_schema {attribute_schema!r}; expected one of {sorted(SCHEMAS)}")
     schema = SCHEMAS[attribute_schema]

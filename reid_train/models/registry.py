@@ -23,6 +23,12 @@ def register_model(name: str, builder: Callable[..., VideoReIDModel], **fixed: A
     _REGISTRY[name] = (builder, fixed)
 
 
+def backbone_of(name: str) -> str | None:
+    """The backbone a registered model sits on (``sta_osnet_x1_0`` -> ``osnet_x1_0``); None for unknown names."""
+    entry = _REGISTRY.get(name)
+    return None if entry is None else entry[1].get("backbone")
+
+
 def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
@@ -49,7 +55,12 @@ def create_model(name: str, *, num_classes: int, **kwargs: Any) -> VideoReIDMode
     return model
 
 
+# Registry suffix -> backbone (``backbones.BACKBONES``); every head on every backbone.
+BACKBONE_SUFFIXES = {
+    "tiny": "resnet_tiny", "resnet18": "resnet18", "resnet34": "resnet34", "resnet50": "resnet50",
+    "osnet_x1_0": "osnet_x1_0", "osnet_x0_75": "osnet_x0_75", "osnet_x0_5": "osnet_x0_5", "osnet_x0_25": "osnet_x0_25",
+    "mobilenetv3_large": "mobilenetv3_large", "mobilenetv3_small": "mobilenetv3_small",
+}
 for _family, _builder in (("sta", build_sta), ("tp", build_tp), ("asta", build_asta)):
-    for _suffix, _backbone in (("tiny", "resnet_tiny"), ("resnet18", "resnet18"), ("resnet34", "resnet34"),
-                               ("resnet50", "resnet50")):
+    for _suffix, _backbone in BACKBONE_SUFFIXES.items():
         register_model(f"{_family}_{_suffix}", _builder, backbone=_backbone)

@@ -8,13 +8,10 @@ downsampling of ``layer4`` (stride 1 on ``layer4.0.conv2`` and ``layer4.0.downsa
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 import torch
 from torch import Tensor, nn
 
-from reid_runtime.errors import ReidError
+from reid_train.models.layers import conv_out_size
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -68,6 +65,8 @@ class Bottleneck(nn.Module):
 
 class ResNet(nn.Module):
     """ResNet with a 7x7 stem; ``forward_features`` returns the ``layer4`` map, ``forward`` the ``fc`` output."""
+
+    head_prefixes = ("fc.",)
 
     def __init__(
         self,
@@ -123,10 +122,7 @@ class ResNet(nn.Module):
 
     def feature_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
         """Height and width of the ``layer4`` map for a ``(H, W)`` input (the conv arithmetic, no forward pass)."""
-
-        def down(size: int, kernel: int, stride: int, padding: int) -> int:
-            return (size + 2 * padding - kernel) // stride + 1
-
+        down = conv_out_size
         sizes = []
         for size in input_size:
             size = down(down(size, 7, 2, 3), 3, 2, 1)  # conv1, maxpool
@@ -159,40 +155,12 @@ def resnet_tiny(*, num_classes: int = 1000, last_stride: int = 2, width: int = 3
     return ResNet(BasicBlock, (1, 1, 1, 1), num_classes=num_classes, last_stride=last_stride, width=width)
 
 
-BACKBONES = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet_tiny": resnet_tiny}
+RESNETS = {"resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet_tiny": resnet_tiny}
 
 
 def create_resnet(name: str, *, num_classes: int = 1000, last_stride: int = 2, width: int | None = None) -> ResNet:
-    """Build a backbone by name (see ``BACKBONES``); ``width=None`` keeps the family's default base width."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
+    """Build a backbone by name (see ``RESNETS``); ``width=None`` keeps the family's default base width."""
+    if name not in RESNETS:
+        raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(RESNETS)}")
     kwargs = {} if width is None else {"width": width}
-    return BACKBONES[name](num_classes=num_classes, last_stride=last_stride, **kwargs)
-
-
-def load_pretrained(model: ResNet, path: str | os.PathLike[str]) -> None:
-    """Load a torchvision-format state dict from ``path`` strictly (every key present, every shape equal)."""
-    from reid_train.engine.checkpoint import torch_load_safe
-
-    # weights_only=True: a file whose pickle names any other object (os.system...) is refused before it is built
-    state = torch_load_safe(path, "cpu", what="pretrained weights file")
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ReidError(f"{os.fspath(path)!r} is not a state dict (a mapping of parameter names to tensors)")
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ReidError(
-            f"{os.fspath(path)!r} does not match the backbone: missing keys {_shorten(missing)}, "
-            f"unexpected keys {_shorten(unexpected)}"
-        )
-    mismatched = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-                  if state[k].shape != v.shape]
-    if mismatched:
-        raise ReidError(f"{os.fspath(path)!r} has shapes (file vs model) that do not fit: {_shorten(mismatched)}")
-    model.load_state_dict(state, strict=True)
-
-
-def _shorten(items: list[str], limit: int = 8) -> str:
-    shown = ", ".join(items[:limit])
-    return f"[{shown}{', ...' if len(items) > limit else ''}] ({len(items)})"
+    return RESNETS[name](num_classes=num_classes, last_stride=last_stride, **kwargs)

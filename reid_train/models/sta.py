@@ -155,7 +155,7 @@ def build_sta(
     attention: str = "sta",
     fusion: bool = True,
 ) -> VideoReIDModel:
-    """STA on a ResNet (the paper: ResNet-50, last stride 1, 256x128, K=4, D=1024)."""
+    """STA on a backbone (the paper: ResNet-50, last stride 1, 256x128, K=4, D=1024)."""
     input_size = check_input_size(input_size)
     net = reid_backbone(backbone, last_stride=last_stride, width=width, pretrained=pretrained)
     height, width_ = net.feature_size(input_size)

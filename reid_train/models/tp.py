@@ -64,7 +64,7 @@ def build_tp(
     pretrained: str | os.PathLike[str] | None = None,
     neck_feat: str = "after",
 ) -> VideoReIDModel:
-    """Temporal pooling on a ResNet; the embedding has the backbone's channel count (2048 for ResNet-50)."""
+    """Temporal pooling on a backbone; the embedding has its channel count (2048 for ResNet-50, 512 for OSNet x1.0)."""
     input_size = check_input_size(input_size)
     net = reid_backbone(backbone, last_stride=last_stride, width=width, pretrained=pretrained)
     head = TemporalPoolingHead(net.out_channels, num_classes, neck_feat=neck_feat)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from reid_train.models.resnet import ResNet, create_resnet, load_pretrained
+from reid_train.models.backbones import create_backbone, load_pretrained
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,7 +28,7 @@ class VideoReIDModel(nn.Module):
     rebuilds the same architecture.
     """
 
-    def __init__(self, backbone: ResNet, head: nn.Module, *, input_size: tuple[int, int]) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module, *, input_size: tuple[int, int]) -> None:
         super().__init__()
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).mul(255.0).view(3, 1, 1))
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).mul(255.0).view(3, 1, 1))
@@ -134,9 +134,10 @@ def check_neck_feat(neck_feat: str) -> None:
 
 
 def reid_backbone(name: str, *, last_stride: int, width: int | None,
-                  pretrained: str | os.PathLike[str] | None) -> ResNet:
-    """A backbone for re-ID: built, loaded from a torchvision-format file if given, then stripped of its ``fc``."""
-    backbone = create_resnet(name, last_stride=last_stride, width=width)
+                  pretrained: str | os.PathLike[str] | None) -> nn.Module:
+    """A backbone for re-ID (see ``backbones.BACKBONES``): built, loaded from an upstream weight file if given, then
+    stripped of its image classifier."""
+    backbone = create_backbone(name, last_stride=last_stride, width=width)
     if pretrained is not None:
         load_pretrained(backbone, pretrained)
     backbone.reset_classifier(0)

@@ -137,3 +137,19 @@ def test_recipe_changes_separate_the_recipe_from_free_settings():
     assert [key for key, _, _ in free] == ["data.root", "optim.epochs"]
     assert set(RESUME_FREE_KEYS) <= set(flatten(current))
     assert recipe_changes(saved, saved) == ([], [])
+
+
+def test_a_cosine_schedule_spans_the_run_so_its_length_is_part_of_the_recipe():
+    saved = load_config("demo", ["optim.scheduler=cosine"])
+    changes, free = recipe_changes(saved, load_config("demo", ["optim.scheduler=cosine", "optim.epochs=20"]))
+    assert [key for key, _, _ in changes] == ["optim.epochs"] and free == []
+
+
+def test_optimizer_schedule_and_fixbase_settings_are_validated():
+    config = load_config("demo", ["optim.optimizer=amsgrad", "optim.scheduler=cosine", "optim.fixbase_epochs=3"])
+    assert (config["optim"]["optimizer"], config["optim"]["scheduler"], config["optim"]["fixbase_epochs"]) == (
+        "amsgrad", "cosine", 3)
+    with pytest.raises(ReidError, match="optim.optimizer is 'sgd', expected one of adam or amsgrad"):
+        load_config("demo", ["optim.optimizer=sgd"])
+    with pytest.raises(ReidError, match="optim.fixbase_epochs"):
+        load_config("demo", ["optim.fixbase_epochs=-1"])

@@ -146,3 +146,27 @@ def test_ddp_two_processes_on_cpu(synth_root, tmp_path):
     model, ckpt = load_model(tmp_path / "last.pt")
     assert ckpt["epoch"] == 1
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1  # only rank 0 logs
+
+
+def test_fixbase_epochs_train_the_head_only_then_everything(synth_root, tmp_path):
+    cfg = _config(synth_root, "optim.epochs=2", "optim.fixbase_epochs=1", "optim.optimizer=amsgrad",
+                  "optim.scheduler=cosine")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    stopped = trainer.fit(stop_after_steps=3)  # the whole first (fixbase) epoch: 3 steps
+    assert stopped["interrupted"]
+    after_fixbase = trainer.model.state_dict()
+    backbone = [k for k in initial if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(initial[k], after_fixbase[k]) for k in backbone)  # BN statistics too
+    assert not torch.equal(initial["head.fc.weight"], after_fixbase["head.fc.weight"])
+    assert trainer.optimizer.param_groups[0]["amsgrad"] is True
+
+    resumed = Trainer(cfg, tmp_path / "run", resume=True, progress=False)
+    resumed.fit()
+    final = resumed.model.state_dict()
+    assert not torch.equal(initial["backbone.conv1.weight"], final["backbone.conv1.weight"])
+    assert not torch.equal(initial["backbone.bn1.running_mean"], final["backbone.bn1.running_mean"])
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+           if json.loads(line)["event"] == "epoch"]
+    assert lrs == pytest.approx([cfg["optim"]["lr"] / 2, 0.0], abs=1e-12)  # cosine over 2 epochs: half, then zero
+

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from reid_runtime.errors import ReidError
-from reid_train.models.resnet import create_resnet, load_pretrained, resnet18, resnet50, resnet_tiny
+from reid_train.models.backbones import load_pretrained
+from reid_train.models.resnet import create_resnet, resnet18, resnet50, resnet_tiny
 
 
 @pytest.fixture(scope="module")
