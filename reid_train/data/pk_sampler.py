@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
+EPOCH_SIZES = ("tracklets", "identities")
+
 
 class PKSampler(Sampler[int]):
     """Yield dataset indices in batches of ``p`` distinct identities x ``k`` tracklets each.
@@ -21,6 +23,11 @@ class PKSampler(Sampler[int]):
     most that distinct-identity batches allow, ``max b`` with ``sum_i min(g_i, b) >= p * b``: it is the
     same every epoch, which keeps ``len()`` exact, and the random choice is only constrained as far as
     needed to reach it.
+
+    ``epoch_size="identities"`` makes an epoch one group of ``k`` per identity instead (``k`` tracklets drawn at
+    random, with replacement when it has fewer): ``floor(ids / p)`` batches, the epoch of the video re-ID code the
+    STA and AITL papers build on (deep-person-reid's RandomIdentitySampler: about 39 batches of 16 x 4 on MARS
+    against about 121 for a pass over its tracklets).
 
     The order is a pure function of ``(seed, epoch)``; call ``set_epoch`` before each epoch. Nothing
     else is stateful, so no ``state_dict`` is needed: resuming at an epoch reproduces it.
@@ -41,7 +48,10 @@ class PKSampler(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
         drop_last_incomplete: bool = True,
+        epoch_size: str = "tracklets",
     ) -> None:
+        if epoch_size not in EPOCH_SIZES:
+            raise ValueError(f"epoch_size must be one of {EPOCH_SIZES}, got {epoch_size!r}")
         if p < 1 or k < 1:
             raise ValueError(f"p and k must be >= 1, got p={p}, k={k}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -59,7 +69,7 @@ class PKSampler(Sampler[int]):
         order = np.argsort(inverse, kind="stable")
         counts = np.bincount(inverse)
         self._members = np.split(order, np.cumsum(counts)[:-1])
-        self._groups_per_id = np.maximum(1, counts // k)
+        self._groups_per_id = np.maximum(1, counts // k) if epoch_size == "tracklets" else np.ones_like(counts)
         self._num_batches = self._max_batches(self._groups_per_id, p)
         if drop_last_incomplete:
             self._batches_per_rank = self._num_batches // world_size

@@ -106,6 +106,7 @@ class DataSection(_Section):
     test_max_clips: PositiveInt | None = None
     p: PositiveInt = 16
     k: PositiveInt = 4
+    epoch_size: Literal["tracklets", "identities"] = "tracklets"  # an epoch: every tracklet once, or k per identity
     num_workers: Count = 2
     flip: Flag = True
     pad: Count = 10
@@ -129,6 +130,7 @@ class LossSection(_Section):
     triplet_metric: Literal["euclidean", "cosine"] = "euclidean"
     inter_frame_weight: Weight = 0.0        # STA Eq. 7 lambda; 0 disables the inter-frame regularization
     aitl_weight: Weight = 0.0               # AITL term (ASTA recipes)
+    aitl_selection: Literal["predicted", "labels"] = "predicted"  # attribute vectors AITL selects positives by
     attribute_weight: Weight = 0.0          # attribute BCE (ASTA recipes)
     attribute_mode: Literal["bce", "ce"] = "bce"
 

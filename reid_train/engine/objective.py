@@ -1,7 +1,10 @@
 """The training objective: the papers' loss terms combined with the recipe's weights.
 
 STA (Fu et al. Eq. 7, 11): softmax + batch-hard triplet + lambda * inter-frame regularization.
-ASTA (Chen et al.): L = L_BCE (attributes) + L_tri + L_softmax + L_AITL.
+ASTA (Chen et al.): L = L_BCE (attributes) + L_tri + L_softmax + L_AITL. AITL picks each anchor's intra-class
+positive and negative by the distance between attribute vectors: by default the ID-irrelevant vectors the model
+predicts (``loss.aitl_selection: predicted``, the paper's g_gamma, Section 3), or the ground-truth labels
+(``labels``, one-hot: discrete, so anchors whose candidates all carry the same labels tie and get no term).
 TP: softmax + batch-hard triplet.
 """
 
@@ -38,7 +41,7 @@ class Objective(nn.Module):
         if self.cfg["aitl_weight"] > 0:
             # The batch-hard inter-class term is the separate `triplet` term above (L = BCE + tri + softmax + AITL).
             self.aitl = AITLLoss(attribute_classes=attribute_schema.group_classes(0), inter_class=False)
-        if self.cfg["attribute_weight"] > 0:
+        if self.cfg["attribute_weight"] > 0 or self.aitl is not None:
             self.attribute_losses = nn.ModuleList(
                 AttributeLoss(attribute_schema.group_classes(g), mode=self.cfg["attribute_mode"]) for g in (0, 1)
             )
@@ -54,9 +57,15 @@ class Objective(nn.Module):
             reg = inter_frame_regularization(out["attention"].float(), generator=generator)
             terms["inter_frame"] = self.cfg["inter_frame_weight"] * reg
         if self.aitl is not None:
-            attrs = batch["attributes"][:, self.irrelevant_columns]
+            if self.cfg["aitl_selection"] == "labels":
+                attrs = batch["attributes"][:, self.irrelevant_columns]
+            elif "attr_logits" in out:
+                attrs = self.attribute_losses[0].predict(out["attr_logits"][0])
+            else:
+                raise ValueError("AITL selects on predicted attributes (loss.aitl_selection: predicted), but the model "
+                                 "predicts none: use an asta_* model, or set loss.aitl_selection=labels")
             terms["aitl"] = self.cfg["aitl_weight"] * self.aitl(out["embedding"].float(), labels, attrs)
-        if self.attribute_losses is not None:
+        if self.cfg["attribute_weight"] > 0:
             attr_total = sum(
                 loss(logits.float(), batch["attributes"][:, cols])
                 for loss, logits, cols in zip(self.attribute_losses, out["attr_logits"], self.group_columns)

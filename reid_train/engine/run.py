@@ -138,6 +138,9 @@ def train(config: str | Path | dict, data_root: str | Path | None, out: str | Pa
             log(f"Training {recipe['model']['name']} ({parameters / 1e6:.2f} M parameters) on "
                 f"{recipe['data']['dataset']} at {recipe['data']['root']}: {epochs} epochs of "
                 f"{trainer.steps_per_epoch()} iterations, {where} -> {out}")
+            warning = random_init_warning(recipe)
+            if warning and not resume:
+                log(warning)
         metrics = trainer.fit()
     finally:
         trainer.close()
@@ -154,6 +157,29 @@ def train(config: str | Path | dict, data_root: str | Path | None, out: str | Pa
         iterations=trainer.global_step, seconds=time.perf_counter() - started, interrupted=interrupted,
         is_main=trainer.is_main,
     )
+
+
+# Where a backbone's ImageNet weights come from (no file is downloaded here): backbone family -> example file name.
+IMAGENET_FILES = {
+    "resnet": "resnet50-0676ba61.pth (torchvision's resnet50 ImageNet file; resnet18/34 likewise)",
+    "osnet": "osnet_x1_0_imagenet.pth (torchreid's model zoo; one per width)",
+    "mobilenetv3": "mobilenet_v3_large-8738ca79.pth / mobilenet_v3_small-047dcff4.pth (torchvision's)",
+}
+
+
+def random_init_warning(recipe: dict) -> str | None:
+    """The loud line for a real backbone trained from random weights, where the papers start from ImageNet; None
+    for the tiny test backbone or when ``model.pretrained`` is set."""
+    from reid_train.models import backbone_of
+    from reid_train.models.backbones import BACKBONES
+
+    backbone = backbone_of(recipe["model"]["name"])
+    if recipe["model"]["pretrained"] or backbone is None or backbone == "resnet_tiny":
+        return None
+    example = IMAGENET_FILES[BACKBONES[backbone].family]
+    return (f"WARNING: {recipe['model']['name']} starts from random weights (model.pretrained is not set), while "
+            f"STA, ASTA and the OSNet recipes start from an ImageNet-pretrained backbone: expect far lower accuracy. "
+            f"Pass the {backbone} file, e.g. --set model.pretrained={example.split(' ')[0]} ({example})")
 
 
 def _check_resume(checkpoint: Path, recipe: dict, accept_changes: bool, log: Log) -> list[str]:

@@ -92,7 +92,7 @@ class Trainer:
             raise ReidError(f"{d['root']}: the train split holds {identities} identities, fewer than the "
                             f"{d['p']} a batch takes (data.p); use a larger dataset or --set data.p={identities}")
         self.sampler = PKSampler(self.train_set.labels, p=d["p"], k=d["k"], seed=self.config["train"]["seed"],
-                                 rank=self.rank, world_size=self.world_size)
+                                 rank=self.rank, world_size=self.world_size, epoch_size=d["epoch_size"])
         self.batch_size = d["p"] * d["k"]
 
     def _build_model(self) -> None:

@@ -92,5 +92,13 @@ class AttributeLoss(nn.Module):
             return logits.sum() * 0.0
         return torch.stack(per_attribute).mean()
 
+    def predict(self, logits: Tensor) -> Tensor:
+        """The predicted attribute vector the loss trains towards (B, sum(group_classes)), detached: per-output
+        sigmoids (``bce``) or one softmax per attribute (``ce``). AITL selects its positives with it."""
+        logits = logits.detach().float()
+        if self.mode == "bce":
+            return torch.sigmoid(logits)
+        return torch.cat([block.softmax(dim=1) for block in logits.split(self.group_classes, dim=1)], dim=1)
+
     def extra_repr(self) -> str:
         return f"group_classes={list(self.group_classes)}, mode={self.mode!r}"

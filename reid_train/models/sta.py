@@ -12,12 +12,15 @@ With ``f_n`` the ``(C, h, w)`` map of frame n (after ReLU, so non-negative):
   ``S``-weighted sum of block k over frames (Algorithm 1 writes ``s_nk`` in the update; the text calls the entries of
   the normalised matrix S ``s_{n,k}`` too, and only the normalised weights make ``F2`` a weighted average, so we use
   ``S``). ``F_fuse = [F1, F2]`` on channels, then global average pooling and one FC layer give the representation X.
-  Algorithm 1's ``H_s = floor(H / 4)`` is ``h / K`` for general K; we require h divisible by K.
+  Algorithm 1's ``H_s = floor(H / 4)`` is ``floor(h / K)`` for general K: block k is rows ``[(k-1) H_s, k H_s)``,
+  and ``F1``, ``F2`` start as zeros of the full map, so when K does not divide h the last ``h - K H_s`` rows stay
+  zero ("floor and pad", as written): they are in neither the scores nor the blocks, and global average pooling still
+  divides by ``h w``. Any map at least K rows high works.
 
 Global average pooling is linear, so ``GAP(F1) = mean_k pool(f_{m_k,k})`` and ``GAP(F2) = mean_k sum_n S(n,k)
-pool(f_{n,k})`` with ``pool`` the spatial mean of a block. The head is therefore split into per-frame terms
-(``frame_terms``: un-normalised scores and block-pooled strips, computable frame by frame) and ``fuse`` (the only step
-that looks across frames), which equals the literal algorithm on full maps.
+pool(f_{n,k})`` with ``pool`` a block's sum divided by ``h w / K`` (its spatial mean when K divides h). The head is
+therefore split into per-frame terms (``frame_terms``: un-normalised scores and block-pooled strips, computable frame
+by frame) and ``fuse`` (the only step that looks across frames), which equals the literal algorithm on full maps.
 
 The classifier sits directly on X with no BatchNorm in between: the paper trains the softmax loss on X (Eq. 10) and
 uses X, the output of the first FC layer, as the tracklet representation.
@@ -84,14 +87,18 @@ class STAHead(nn.Module):
             return energy / energy.sum(dim=(-2, -1), keepdim=True).clamp_min(_EPS)
 
     def block_scores(self, attention: Tensor) -> Tensor:
-        """Eq. 2-3: ``g`` ``(B, T, h, w)`` -> un-normalised block scores ``s`` ``(B, T, K)``."""
-        self._check_height(attention.shape[-2])
-        return attention.unflatten(-2, (self.num_regions, -1)).sum(dim=(-2, -1))
+        """Eq. 2-3: ``g`` ``(B, T, h, w)`` -> un-normalised block scores ``s`` ``(B, T, K)`` over the ``K H_s`` top
+        rows (Algorithm 1's blocks)."""
+        return self._blocks(attention).sum(dim=(-2, -1))
 
     def strips(self, feats: Tensor) -> Tensor:
-        """Spatial mean of each block: ``(B, T, C, h, w)`` -> ``(B, T, K, C)``."""
-        self._check_height(feats.shape[-2])
-        return feats.unflatten(-2, (self.num_regions, -1)).mean(dim=(-2, -1)).transpose(-1, -2)
+        """Each block pooled for the GAP of Algorithm 1's padded map: ``(B, T, C, h, w)`` -> ``(B, T, K, C)``; the
+        spatial mean of the block when K divides h, else its sum over ``h w / K``."""
+        height, width = feats.shape[-2:]
+        if height % self.num_regions == 0:
+            return feats.unflatten(-2, (self.num_regions, -1)).mean(dim=(-2, -1)).transpose(-1, -2)
+        sums = self._blocks(feats).sum(dim=(-2, -1)).transpose(-1, -2)
+        return sums * (self.num_regions / (height * width))
 
     def frame_terms(self, feats: Tensor) -> tuple[Tensor, Tensor]:
         """Per-frame terms: scores ``(B, T, K)`` (``s_{n,k}``, fp32, before Eq. 4) and strips ``(B, T, K, C)``.
@@ -134,12 +141,14 @@ class STAHead(nn.Module):
             return torch.ones_like(strips[..., 0], dtype=torch.float32), strips, attention
         return self.block_scores(attention), strips, attention
 
-    def _check_height(self, height: int) -> None:
-        if height % self.num_regions:
-            raise ValueError(
-                f"STA splits the feature map into num_regions={self.num_regions} horizontal blocks, so its height must "
-                f"be divisible by {self.num_regions}; got height {height}"
-            )
+    def _blocks(self, maps: Tensor) -> Tensor:
+        """``(..., h, w)`` -> ``(..., K, H_s, w)``: Algorithm 1's blocks of ``H_s = floor(h / K)`` rows from the top."""
+        height = maps.shape[-2]
+        rows = height // self.num_regions
+        if rows < 1:
+            raise ValueError(f"STA cuts the feature map into num_regions={self.num_regions} horizontal blocks of "
+                             f"floor(height / {self.num_regions}) rows; a map of height {height} has too few rows")
+        return maps[..., : rows * self.num_regions, :].unflatten(-2, (self.num_regions, rows))
 
 
 def build_sta(
@@ -159,10 +168,10 @@ def build_sta(
     input_size = check_input_size(input_size)
     net = reid_backbone(backbone, last_stride=last_stride, width=width, pretrained=pretrained)
     height, width_ = net.feature_size(input_size)
-    if height % num_regions:
+    if height < num_regions:
         raise ValueError(
-            f"STA needs the feature-map height divisible by num_regions={num_regions}, but input_size {input_size} "
-            f"with last_stride {last_stride} gives a {height}x{width_} map"
+            f"STA cuts the feature map into num_regions={num_regions} blocks of at least one row, but input_size "
+            f"{input_size} with last_stride {last_stride} gives a {height}x{width_} map"
         )
     head = STAHead(net.out_channels, num_classes, num_regions=num_regions, embedding_dim=embedding_dim,
                    attention=attention, fusion=fusion)

@@ -95,3 +95,26 @@ def test_split_file_without_companion_is_reported(tmp_path, split_exports):
     lone.write_bytes(split_exports["sta_tiny"][1].files[0].read_bytes())
     with pytest.raises(Exception, match="companion"):
         open_onnx(lone)
+
+
+
+def test_a_map_height_k_does_not_divide_exports_and_splits(tmp_path):
+    """Algorithm 1's floor-and-pad (88x32 frames -> 6x2 maps, K=4: 1-row blocks, 2 rows padded): the full graph and
+    the split pair are verified against PyTorch (export_checkpoint raises otherwise) and agree with each other."""
+    from reid_export.onnx_export import export_checkpoint
+    from reid_train.engine.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("sta_tiny", num_classes=5, input_size=(88, 32), width=8)
+    assert model.backbone.feature_size((88, 32)) == (6, 2)
+    checkpoint = save_checkpoint(tmp_path / "sta88.pt", {"model": model.state_dict(),
+                                                         "model_config": model.model_config, "config": {}})
+    full = export_checkpoint(checkpoint, tmp_path / "full.onnx")
+    split = export_checkpoint(checkpoint, tmp_path / "split.onnx", split=True)
+    assert full.verification.passed and split.verification.passed
+    runner, _ = open_onnx(split.files[1])
+    session = ort.InferenceSession(str(full.files[0]), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for length in (1, 5):
+        clip = rng.uniform(0, 255, size=(1, length, 3, 88, 32)).astype(np.float32)
+        np.testing.assert_allclose(runner(clip), session.run(None, {"frames": clip})[0], rtol=1e-4, atol=1e-4)

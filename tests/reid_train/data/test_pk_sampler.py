@@ -125,3 +125,20 @@ def test_bad_arguments_raise():
         PKSampler([0] * 4 + [1] * 4, 2, 4, world_size=2)
     with pytest.raises(ValueError, match="k"):
         PKSampler(LABELS, 2, 0)
+
+
+def test_identity_epochs_take_one_group_of_k_per_identity():
+    labels = np.repeat(np.arange(10), [2, 9, 9, 9, 9, 12, 3, 8, 5, 20])  # 86 tracklets of 10 identities
+    tracklet_epochs = PKSampler(labels, p=3, k=4)
+    identity_epochs = PKSampler(labels, p=3, k=4, epoch_size="identities", seed=5)
+    assert len(identity_epochs) // identity_epochs.batch_size == 10 // 3
+    assert len(tracklet_epochs) > len(identity_epochs)
+    for epoch in range(3):
+        identity_epochs.set_epoch(epoch)
+        batches = identity_epochs.epoch_batches()
+        seen = np.concatenate([np.unique(labels[b]) for b in batches])
+        assert len(seen) == len(set(seen.tolist())) == 9  # every identity at most once: one group of k
+        for batch in batches:
+            assert all(np.sum(labels[batch] == pid) == 4 for pid in np.unique(labels[batch]))
+    with pytest.raises(ValueError, match="epoch_size"):
+        PKSampler(labels, p=3, k=4, epoch_size="frames")

@@ -92,3 +92,14 @@ def test_resume_cuts_the_log_back_to_its_checkpoint(tiny_mars, tmp_path):
     records = [json.loads(line) for line in first.metrics_file.read_text().splitlines()]
     assert [(r["event"], r["epoch"]) for r in records] == [("epoch", 1), ("resume", 1), ("epoch", 2)]
     assert records[-1]["loss"] != 9
+
+
+def test_a_real_backbone_from_random_weights_is_warned_about():
+    from reid_train.engine.run import random_init_warning
+
+    warning = random_init_warning(load_config("sta_mars"))
+    assert warning.startswith("WARNING: sta_resnet50 starts from random weights")
+    assert "--set model.pretrained=resnet50-0676ba61.pth" in warning
+    assert "osnet_x1_0_imagenet.pth" in random_init_warning(load_config("sta_osnet_mars"))
+    assert random_init_warning(load_config("sta_mars", ["model.pretrained=r50.pth"])) is None
+    assert random_init_warning(load_config("demo")) is None  # the tiny test backbone has no ImageNet weights

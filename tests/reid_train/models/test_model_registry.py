@@ -95,3 +95,46 @@ def test_bad_frames_are_rejected() -> None:
         model(torch.rand(2, 3, 64, 32))
     with pytest.raises(ValueError, match="float"):
         model(torch.zeros(1, 2, 3, 64, 32, dtype=torch.uint8))
+
+
+NEW_BACKBONES = ["osnet_x1_0", "osnet_x0_75", "osnet_x0_5", "osnet_x0_25", "mobilenetv3_large", "mobilenetv3_small"]
+CHANNELS = {"osnet_x1_0": 512, "osnet_x0_75": 384, "osnet_x0_5": 256, "osnet_x0_25": 128, "mobilenetv3_large": 960,
+            "mobilenetv3_small": 576}
+
+
+@pytest.mark.parametrize("head", ["sta", "tp", "asta"])
+@pytest.mark.parametrize("backbone", NEW_BACKBONES)
+def test_every_head_builds_on_osnet_and_mobilenet(head: str, backbone: str) -> None:
+    name = f"{head}_{backbone}"
+    assert name in list_models()
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5, input_size=(128, 64)).eval()
+    assert model.backbone.out_channels == CHANNELS[backbone]
+    assert model.backbone.feature_size((128, 64)) == (8, 4)  # stride 16 for both families by default
+    frames = torch.rand(2, 3, 3, 128, 64) * 255  # B=2, T=3
+    with torch.no_grad():
+        feats = model.forward_features(frames)
+        embedding = model(frames)
+    assert tuple(feats.shape) == (2, 3, CHANNELS[backbone], 8, 4)
+    assert tuple(embedding.shape) == (2, model.embedding_dim) and torch.isfinite(embedding).all()
+    assert not any(key.startswith(("backbone.fc.", "backbone.classifier.")) for key in model.state_dict())
+    assert model.model_config["name"] == name and "backbone" not in model.model_config
+
+
+@pytest.mark.parametrize("name", ["sta_osnet_x1_0", "tp_osnet_x0_25", "asta_osnet_x0_5"])
+def test_osnet_width_is_a_value_error_naming_the_backbone(name: str) -> None:
+    backbone = name.split("_", 1)[1]
+    with pytest.raises(ValueError, match=f"backbone '{backbone}' has a fixed width.*width=32"):
+        create_model(name, num_classes=5, input_size=(128, 64), width=32)
+
+
+def test_osnet_last_stride_two_is_a_value_error_saying_why() -> None:
+    with pytest.raises(ValueError, match=r"OSNet's last stage does not downsample.*last_stride must be 1, got 2"):
+        create_model("tp_osnet_x0_25", num_classes=5, input_size=(128, 64), last_stride=2)
+
+
+def test_mobilenet_last_stride_two_halves_the_map() -> None:
+    model = create_model("tp_mobilenetv3_small", num_classes=5, input_size=(128, 64), last_stride=2).eval()
+    assert model.model_config["last_stride"] == 2 and model.backbone.feature_size((128, 64)) == (4, 2)
+    with torch.no_grad():
+        assert tuple(model.forward_features(torch.rand(1, 2, 3, 128, 64) * 255).shape) == (1, 2, 576, 4, 2)

@@ -40,10 +40,11 @@ def literal_sta(feats: torch.Tensor, num_regions: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 5])
-@pytest.mark.parametrize("num_regions", [2, 4, 8])
-def test_fused_feature_equals_literal_algorithm(frames: int, num_regions: int) -> None:
-    generator = torch.Generator().manual_seed(frames * 10 + num_regions)
-    feats = torch.relu(torch.randn(2, frames, 6, 8, 3, generator=generator))
+@pytest.mark.parametrize(("num_regions", "height"), [(2, 8), (4, 8), (8, 8), (4, 7), (4, 14), (3, 8), (4, 4)])
+def test_fused_feature_equals_literal_algorithm(frames: int, num_regions: int, height: int) -> None:
+    """Also where K does not divide the height: floor(h / K)-row blocks, the rest of the padded map zero."""
+    generator = torch.Generator().manual_seed(frames * 10 + num_regions + height)
+    feats = torch.relu(torch.randn(2, frames, 6, height, 3, generator=generator))
     head = STAHead(6, 5, num_regions=num_regions, embedding_dim=4)
     fused = head.fuse(*head.frame_terms(feats))
     assert fused.shape == (2, 12)
@@ -112,12 +113,17 @@ def test_ablations_avg_attention_and_no_fusion() -> None:
         STAHead(6, 5, attention="avg", fusion=True)
 
 
-def test_height_must_be_divisible_by_num_regions() -> None:
+def test_any_height_of_at_least_k_rows_works() -> None:
     head = STAHead(6, 5, num_regions=4)
-    with pytest.raises(ValueError, match="num_regions=4.*height 6"):
-        head.frame_terms(torch.rand(1, 2, 6, 6, 2))
+    scores, strips = head.frame_terms(torch.rand(1, 2, 6, 6, 2))  # floor(6 / 4) = 1 row per block, 2 rows padded
+    assert scores.shape == (1, 2, 4) and strips.shape == (1, 2, 4, 6)
+    with pytest.raises(ValueError, match="num_regions=4.*height 3 has too few rows"):
+        head.frame_terms(torch.rand(1, 2, 6, 3, 2))
     with pytest.raises(ValueError, match=r"num_regions=8.*4x2 map"):
         create_model("sta_tiny", num_classes=3, input_size=(64, 32), width=8, num_regions=8)
+    model = create_model("sta_resnet18", num_classes=3, input_size=(224, 112)).eval()  # 14x7 maps: 3 rows per block
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 3, 224, 112) * 255).shape == (2, 1024)
 
 
 def test_embedding_is_independent_of_clip_length_for_repeated_frames() -> None:
