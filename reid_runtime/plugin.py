@@ -27,6 +27,8 @@ COMMANDS = [
 BENCH_COMMANDS = [
     CommandSpec("latency", "reid_runtime.cli.bench:latency",
                 "Latency, throughput and peak memory of model files per backend and (B, T), side by side."),
+    CommandSpec("seeds", "reid_runtime.cli.bench:seeds",
+                "Mean ± std of eval results per variant over its runs (seeds): an ablation table."),
 ]
 
 BACKENDS = [

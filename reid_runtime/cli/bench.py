@@ -91,3 +91,39 @@ def latency(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...
         options.echo_json(report.to_dict())
     if not any(entry.status == "ok" for entry in report.entries):
         raise ReidError("nothing was timed: every model failed or was skipped (the reasons are in the table above)")
+
+
+@click.command()
+@click.option("--eval", "groups", multiple=True, required=True, metavar="NAME=EVAL_JSON[,EVAL_JSON...]",
+              help="A variant and the eval.json files of its runs (one per seed); repeat for every variant.")
+@options.seq_lens_option(None, single=True)
+@options.out_option("Write seeds.json and seeds.md here.")
+@options.json_option()
+@click.pass_context
+def seeds(ctx: click.Context, groups: tuple[str, ...], seq_lens: tuple[int] | None, out: Path | None,
+          as_json: bool) -> None:
+    """Mean ± std of mAP / R1 / R5 / R10 / mINP per variant over its runs (seeds): an ablation table.
+
+    \b
+    Examples:
+      reid bench seeds --eval sta=runs/sta_s0/eval.json,runs/sta_s1/eval.json --eval tp=runs/tp_s0/eval.json
+      reid bench seeds --eval avg=a0/eval.json,a1/eval.json,a2/eval.json --seq-lens 4 --out bench/ --json
+    """
+    from reid_runtime.bench.report import write
+    from reid_runtime.bench.seeds import summarize_seeds
+
+    parsed: dict[str, list[str]] = {}
+    for item in groups:
+        name, sep, files = item.partition("=")
+        if not sep or not name or not files:
+            raise click.BadParameter(f"{item!r}: expected NAME=EVAL_JSON[,EVAL_JSON...]", param_hint="--eval")
+        parsed.setdefault(name, []).extend(f for f in files.split(",") if f)
+    report = summarize_seeds(parsed, seq_lens[0] if seq_lens else None)
+    report.command = options.command_line(ctx)
+    echo = options.make_echo(as_json)
+    echo(report.table())
+    if out is not None:
+        written = write(report, out, "seeds")
+        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
+    if as_json:
+        options.echo_json(report.to_dict())

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from reid_train.models.video_model import VideoReIDModel, check_input_size, full_precision, reid_backbone
+from reid_train.models.video_model import BNNeck, VideoReIDModel, check_input_size, full_precision, reid_backbone
 
 _EPS = 1e-12
 
@@ -44,12 +44,13 @@ class STAHead(nn.Module):
 
     ``attention="avg"`` replaces the STA scores by equal weights (plain average over frames and regions, the "Avg" row
     of the paper's Table 1); ``fusion=False`` keeps only the weighted-sum half F2 (C channels instead of 2C).
+    ``neck=True`` (not in the paper) puts a BNNeck between X and the classifier, as the TP and ASTA heads have: the
+    classifier then reads BN(X), eval mode returns BN(X) and retrieval uses the cosine distance, so an ablation can
+    give every head the same neck and compare the attention alone.
     """
 
-    metric = "euclidean"
-
     def __init__(self, in_channels: int, num_classes: int, *, num_regions: int = 4, embedding_dim: int = 1024,
-                 attention: str = "sta", fusion: bool = True) -> None:
+                 attention: str = "sta", fusion: bool = True, neck: bool = False) -> None:
         super().__init__()
         if attention not in ("sta", "avg"):
             raise ValueError(f"attention must be 'sta' or 'avg', got {attention!r}")
@@ -63,7 +64,11 @@ class STAHead(nn.Module):
         self.fusion = fusion
         self.embedding_dim = embedding_dim
         self.fc = nn.Linear(in_channels * (2 if fusion else 1), embedding_dim)
-        self.classifier = nn.Linear(embedding_dim, num_classes, bias=False)
+        self.metric = "cosine" if neck else "euclidean"
+        if neck:
+            self.neck = BNNeck(embedding_dim, num_classes)
+        else:
+            self.classifier = nn.Linear(embedding_dim, num_classes, bias=False)
 
     @property
     def aggregation(self) -> str:
@@ -77,8 +82,9 @@ class STAHead(nn.Module):
         return self.fc.in_features
 
     def forward_fused(self, fused: Tensor) -> Tensor:
-        """The learned part after the aggregation: fused ``(B, F)`` -> embedding X ``(B, D)``."""
-        return self.fc(fused)
+        """The learned part after the aggregation: fused ``(B, F)`` -> embedding X ``(B, D)`` (BN(X) with a neck)."""
+        embedding = self.fc(fused)
+        return self.neck.bn(embedding) if hasattr(self, "neck") else embedding
 
     def attention_maps(self, feats: Tensor) -> Tensor:
         """Eq. 1: ``(B, T, C, h, w)`` -> ``g`` ``(B, T, h, w)`` in fp32, each map summing to 1."""
@@ -130,9 +136,15 @@ class STAHead(nn.Module):
     def forward(self, feats: Tensor) -> Tensor | dict[str, Any]:
         scores, strips, attention = self._terms(feats)
         embedding = self.fc(self.fuse(scores, strips))
-        if not self.training:
+        if hasattr(self, "neck"):
+            normed, logits = self.neck(embedding)
+            if not self.training:
+                return normed
+        elif not self.training:
             return embedding
-        return {"embedding": embedding, "logits": self.classifier(embedding), "attention": attention}
+        else:
+            logits = self.classifier(embedding)
+        return {"embedding": embedding, "logits": logits, "attention": attention}
 
     def _terms(self, feats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         attention = self.attention_maps(feats)
@@ -163,6 +175,7 @@ def build_sta(
     embedding_dim: int = 1024,
     attention: str = "sta",
     fusion: bool = True,
+    neck: bool = False,
 ) -> VideoReIDModel:
     """STA on a backbone (the paper: ResNet-50, last stride 1, 256x128, K=4, D=1024)."""
     input_size = check_input_size(input_size)
@@ -174,5 +187,5 @@ def build_sta(
             f"{input_size} with last_stride {last_stride} gives a {height}x{width_} map"
         )
     head = STAHead(net.out_channels, num_classes, num_regions=num_regions, embedding_dim=embedding_dim,
-                   attention=attention, fusion=fusion)
+                   attention=attention, fusion=fusion, neck=neck)
     return VideoReIDModel(net, head, input_size=input_size)

@@ -181,3 +181,22 @@ def test_dynamic_batch_and_sequence_onnx_export(tmp_path) -> None:
         got = session.run(None, {"frames": x.numpy()})[0]
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-4 * max(1.0, np.abs(expected).max()))
+
+
+def test_a_bnneck_gives_sta_the_tp_heads_neck() -> None:
+    torch.manual_seed(0)
+    model = create_model("sta_tiny", num_classes=3, input_size=(64, 32), width=8, embedding_dim=16, neck=True)
+    assert model.metric == "cosine" and "head.neck.bn.running_var" in model.state_dict()
+    assert "head.classifier.weight" not in model.state_dict()
+    frames = torch.rand(2, 3, 3, 64, 32) * 255
+    out = model.train()(frames)
+    assert out["logits"].shape == (2, 3) and out["embedding"].shape == (2, 16)
+    model.eval()
+    with torch.no_grad():
+        embedding = model(frames)
+        x = model.head.fc(model.head.fuse(*model.frame_terms(model.forward_features(frames))))
+        torch.testing.assert_close(embedding, model.head.neck.bn(x))  # BN(X), not X
+        torch.testing.assert_close(model.forward_fused(model.head.fuse(*model.frame_terms(
+            model.forward_features(frames)))), embedding)  # the split export's head is the same
+    plain = create_model("sta_tiny", num_classes=3, input_size=(64, 32), width=8)
+    assert plain.metric == "euclidean" and "head.classifier.weight" in plain.state_dict()
