@@ -23,4 +23,6 @@ BENCH_COMMANDS = [
                 EXPORT),
     CommandSpec("mixed", "reid_export.bench.cli:mixed",
                 "Mixed-length workload: naive padding vs length bucketing vs frame packing.", EXPORT),
+    CommandSpec("tradeoff", "reid_export.bench.cli:tradeoff",
+                "Models side by side: GMACs, parameters, size, speed and mAP per format and backend.", EXPORT),
 ]

@@ -1,4 +1,5 @@
-"""``reid bench flops | formats | mixed``: the benchmarks that need torch (registered by ``reid_export.plugin``).
+"""``reid bench flops | formats | mixed | tradeoff``: the benchmarks that need torch (registered by
+``reid_export.plugin``).
 
 Thin commands: parse the shared options, call the benchmark, print its table, write its report through
 :mod:`reid_runtime.bench.report`. torch and onnx are imported only when a command runs.
@@ -140,3 +141,56 @@ def mixed(ctx: click.Context, model: str, tracklets: int, cap: int, batch_sizes:
                          tracks_table=tracks_table, threads=threads, work_dir=work, log=_log)
     report.command = options.command_line(ctx)
     _done(report, out, "mixed", as_json, plot=plots.plot_mixed)
+
+
+@click.command()
+@options.model_option("A registry name (untrained, at --size or its own size) or a checkpoint (.pt); repeat for "
+                      "several: the first is the one the others are compared with.", multiple=True)
+@options.size_option(help="Frame size HxW of models built from a name [default: the model's own].")
+@options.seq_lens_option("4", single=True, help="Frames per clip T: the MACs per clip, the timed clip, the test clips.")
+@click.option("--formats", "formats", type=options.NameListType(_format_names), default="onnx,onnx-int8-cpu",
+              show_default=True, help="Formats to export, verify and time (reid export --help), comma-separated.")
+@options.backends_option("auto,openvino")
+@options.data_root_option(required=False, help="Dataset folder: adds mAP / R1 per format of a checkpoint (give "
+                                               "--dataset too).")
+@options.dataset_option(required=False)
+@click.option("--calib", type=options.EXISTING_DIR, default=None, metavar="DIR",
+              help="Person crops for INT8 calibration [default: synthetic crops at each model's size].")
+@options.threads_option()
+@click.option("--runs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed calls per (model, format, backend) at least.")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Keep timing each (model, format, backend) until this many seconds have passed.")
+@options.out_option("Write tradeoff.json, tradeoff.md and tradeoff.png (where matplotlib is installed) here.")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the exports (and synthetic crops) here [default: a temporary folder].")
+@options.json_option()
+@click.pass_context
+def tradeoff(ctx: click.Context, model: tuple[str, ...], size: tuple[int, int] | None, seq_lens: tuple[int],
+             formats: tuple[str, ...], backends: tuple[str, ...], data_root: Path | None, dataset: str | None,
+             calib: Path | None, threads: int | None, runs: int, min_seconds: float, out: Path | None,
+             work: Path | None, as_json: bool) -> None:
+    """Computation vs performance of models side by side: GMACs per clip and per frame, parameters, and per format
+    and backend the file size, ms/clip, clips/s, speed vs the first model and (checkpoints with a dataset) mAP.
+
+    Every (model, format, backend) is timed in one run (B=1, T frames, each in a fresh process). A format that
+    fails to export or verify is a failed row with its reason; the others go on. An untrained registry model has
+    no mAP.
+
+    \b
+    Examples:
+      reid bench tradeoff --model sta_resnet50 --model sta_osnet_x1_0 --model sta_mobilenetv3_large --out bench/
+      reid bench tradeoff --model runs/r50/best.pt --model runs/osnet/best.pt --data-root /data/mars --dataset mars
+      reid bench tradeoff --model sta_tiny --model tp_tiny --size 64x32 --formats onnx --backends auto --runs 1
+    """
+    from reid_export.bench.tradeoff import bench_tradeoff
+    from reid_runtime.bench import plots
+    from reid_runtime.errors import ReidError
+
+    report = bench_tradeoff(model, formats, size=size, seq_len=seq_lens[0], backends=backends, data_root=data_root,
+                            dataset=dataset, calib=calib, threads=threads, runs=runs, min_seconds=min_seconds,
+                            work_dir=work, log=_log)
+    report.command = options.command_line(ctx)
+    _done(report, out, "tradeoff", as_json, plot=plots.plot_tradeoff)
+    if not any(row.ms_per_clip is not None for row in report.rows):
+        raise ReidError("nothing was timed: every export or timing failed (the reasons are in the table above)")

@@ -117,9 +117,12 @@ def synthetic_crops(work: Path, input_size: tuple[int, int]) -> Path:
     return root / "bbox_train"
 
 
-def _export_row(model: str, name: str, work: Path, calib: Path | None, input_size: tuple[int, int],
-                log: Log) -> tuple[FormatRow, Path | None]:
-    """Export (and verify) one format: its row, and the file to time (None: nothing to time)."""
+def export_row(model: str, name: str, out_dir: Path, calib: Path | None, input_size: tuple[int, int], log: Log,
+               *, stem: str = "model", size: tuple[int, int] | None = None,
+               crops_dir: Path | None = None) -> tuple[FormatRow, Path | None]:
+    """Export (and verify) ``model`` to format ``name`` at ``out_dir/<stem><suffix>``: its row, and the file to time
+    (None: nothing to time). INT8 calibrates on ``calib`` or on synthetic crops written under ``crops_dir``
+    (default ``out_dir``); ``size`` is the frame size of a model built from a registry name."""
     from reid_export.api import export
     from reid_export.formats import FORMATS
 
@@ -128,12 +131,15 @@ def _export_row(model: str, name: str, work: Path, calib: Path | None, input_siz
         missing = ", ".join(fmt.requirement.missing())
         return FormatRow(name, "skipped", f"needs {missing} ({fmt.requirement.install_hint()})"), None
     options: dict[str, Any] = {}
+    if size is not None:
+        options["size"] = tuple(size)
     if "calib" in fmt.option_names and ("calib" in fmt.required or calib is not None):
-        options.update(calib=calib or synthetic_crops(work, input_size), calib_max_images=CALIB_MAX_IMAGES)
+        options.update(calib=calib or synthetic_crops(crops_dir or out_dir, input_size),
+                       calib_max_images=CALIB_MAX_IMAGES)
     log(f"{name}: exporting and verifying")
-    (work / name).mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        result = export(model, format=name, out=fmt.default_out("model", work / name), log=log, **options)
+        result = export(model, format=name, out=fmt.default_out(stem, out_dir), log=log, **options)
     except ReidError as exc:
         return FormatRow(name, "failed", str(exc).splitlines()[0]), None
     row = FormatRow(name, "ok", files=[str(p) for p in result.files], size_mb=_size_mb(result.files),
@@ -189,7 +195,8 @@ def bench_formats(
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name in names:
-            row, path = _export_row(str(model), name, work, Path(calib) if calib else None, input_size, log)
+            row, path = export_row(str(model), name, work / name, Path(calib) if calib else None, input_size, log,
+                                   crops_dir=work)
             rows.append(row)
             if path is not None:
                 timed[name] = str(path)

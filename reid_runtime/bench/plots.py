@@ -112,3 +112,60 @@ def plot_mixed(report: dict[str, Any], path: str | Path) -> Path:
     if ax.get_legend_handles_labels()[0]:  # no lines: every entry failed
         ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)
+
+
+def plot_tradeoff(report: dict[str, Any], path: str | Path) -> Path:
+    """Computation vs performance (a ``reid bench tradeoff`` report as a dict). Left: GMACs per clip vs mAP, one
+    labelled point per model (the view of AITL's Fig. 8), or vs parameters when a model has no mAP. Right: clips/s vs
+    mAP (or vs GMACs), one marker per format x backend, a line joining the points of each model."""
+    import matplotlib.ticker
+
+    plt = _pyplot()
+    models = report["models"]
+    with_map = bool(models) and all(m["mAP"] is not None for m in models)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = {m["model"]: f"C{i % 10}" for i, m in enumerate(models)}
+    for m in models:
+        y = m["mAP"] if with_map else m["params"]
+        if y is None:  # no FP32 graph to count parameters on
+            continue
+        y = y if with_map else y / 1e6
+        left.scatter(m["gmacs_per_clip"], y, color=colors[m["model"]], zorder=3)
+        left.annotate(m["model"], (m["gmacs_per_clip"], y), textcoords="offset points", xytext=(5, 4),
+                      fontsize=8)
+    seq = report["seq_len"]
+    left.set_xscale("log")
+    left.set(xlabel=f"GMACs per clip (T={seq})", ylabel="mAP (%)" if with_map else "parameters (M)",
+             title="GMACs vs mAP" if with_map else "GMACs vs parameters (no mAP: untrained or no dataset)")
+    left.grid(True, which="both", alpha=0.3)
+
+    markers = "osD^v<>pX*h"
+    pairs = list(dict.fromkeys((r["format"], r["backend"]) for r in report["rows"] if r["clips_per_s"]))
+    shape = {pair: markers[i % len(markers)] for i, pair in enumerate(pairs)}
+    gmacs = {m["model"]: m["gmacs_per_clip"] for m in models}
+    for m in models:
+        rows = [r for r in report["rows"] if r["model"] == m["model"] and r["clips_per_s"]
+                and (r["mAP"] is not None or not with_map)]
+        rows.sort(key=lambda r: r["clips_per_s"])
+        if not rows:
+            continue
+        ys = [r["mAP"] if with_map else gmacs[m["model"]] for r in rows]
+        right.plot([r["clips_per_s"] for r in rows], ys, color=colors[m["model"]], lw=0.8, label=m["model"])
+        for r, y in zip(rows, ys):
+            right.scatter(r["clips_per_s"], y, color=colors[m["model"]], marker=shape[(r["format"], r["backend"])],
+                          zorder=3)
+    for (fmt, backend), marker in shape.items():
+        right.scatter([], [], color="gray", marker=marker, label=f"{fmt} [{backend}]")
+    right.set_xscale("log")
+    if not with_map:
+        right.set_yscale("log")
+    right.set(xlabel=f"clips/s (B=1, T={seq})", ylabel="mAP (%)" if with_map else f"GMACs per clip (T={seq})",
+              title="Speed vs mAP" if with_map else "Speed vs GMACs")
+    right.grid(True, which="both", alpha=0.3)
+    for axis in (left.xaxis, right.xaxis, right.yaxis):  # plain numbers on the log axes, not powers of ten
+        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if right.get_legend_handles_labels()[0]:
+        right.legend(fontsize=7, loc="best")
+    fig.suptitle(f"{report['machine'].get('cpu', '')}, threads: {report.get('threads') or 'default'}", fontsize=9)
+    return _save(fig, path)

@@ -142,7 +142,7 @@ def test_verify_reference(capfd, marker, evil, sta_onnx):
     assert_refused(code, err, evil, marker)
 
 
-@pytest.mark.parametrize("bench", ["flops", "formats", "mixed"])
+@pytest.mark.parametrize("bench", ["flops", "formats", "mixed", "tradeoff"])
 def test_bench_commands_that_export_or_count(capfd, marker, evil, bench):
     code, _, err = reid(capfd, "bench", bench, "--model", evil)
     assert_refused(code, err, evil, marker)

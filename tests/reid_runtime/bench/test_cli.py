@@ -32,7 +32,7 @@ def test_bench_help_lists_latency_and_what_is_not_installed(run_edge):
     assert result.returncode == 0, result.stderr
     commands, _, missing = result.stdout.partition("Commands:")[2].partition("Not installed here")
     assert "latency" in commands
-    for name in ("flops", "formats", "mixed"):
+    for name in ("flops", "formats", "mixed", "tradeoff"):
         assert name in missing and name not in commands
     assert "reid-toolkit[export]" in missing
     answer = run_edge("bench", "flops", "--model", "sta_tiny")

@@ -23,9 +23,9 @@ CONCEPTS = {
     "--sampling": (click.Choice,),
 }
 # Commands whose result is a report a script wants: they print it as JSON with --json.
-JSON_COMMANDS = {"reid eval", "reid search", "reid info", "reid embed", "reid export", "reid verify",
+JSON_COMMANDS = {"reid eval", "reid probe", "reid search", "reid info", "reid embed", "reid export", "reid verify",
                  "reid data summary", "reid train", "reid bench latency", "reid bench flops", "reid bench formats",
-                 "reid bench mixed"}
+                 "reid bench mixed", "reid bench tradeoff", "reid bench seeds"}
 
 
 def walk(command: click.Command, path: str, ctx: click.Context) -> list[tuple[str, click.Command]]:
