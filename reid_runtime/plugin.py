@@ -14,6 +14,8 @@ COMMANDS = [
                 "Synthesize datasets in the real layouts and summarize dataset folders."),
     CommandSpec("eval", "reid_runtime.cli.eval:eval_command",
                 "Evaluate a model on a dataset: CMC / mAP / mINP per sequence length, under a named protocol."),
+    CommandSpec("probe", "reid_runtime.cli.probe:probe",
+                "Attention probe: STA's region scores on frames with labelled events (occlusions ...) vs clean ones."),
     CommandSpec("embed", "reid_runtime.cli.embed:embed",
                 "Embed tracklets (dataset split, tracklet folders, MOT sequence) into an embeddings file."),
     CommandSpec("search", "reid_runtime.cli.search:search",

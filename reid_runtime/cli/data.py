@@ -30,7 +30,8 @@ def synth(layout: str, out: Path, ids: int, cameras: int | None, seed: int, size
     """Write a synthetic dataset that the real readers cannot tell from the real thing.
 
     Person-like figures whose look follows the ID-relevant attributes, with per-frame walk cycles, per-camera light
-    and view, and labelled occlusions / cuts / second persons; attribute CSV in the AITL layout.
+    and view, and labelled occlusions (people, luggage, poles, cars, clutter) / cuts / second persons; attribute CSV
+    in the AITL layout, and the box of every event in every frame in frame_events.csv (for reid probe).
 
     \b
     Examples:

@@ -92,6 +92,12 @@ def _garment(rng: np.random.Generator, name: str, palette: tuple[str, ...]) -> t
     return tuple(_shade(rng, _RGB[plain[int(i)]]) for i in picks)
 
 
+def clothing_color(rng: np.random.Generator) -> RGB:
+    """A plain colour as street clothes and luggage have them (dark, grey and blue dominate), shaded per object."""
+    names = tuple(n for n in MARS_BOTTOM if n != "complex")
+    return _shade(rng, _RGB[names[_choice(rng, names, _BOTTOM_WEIGHT)]])
+
+
 def _random_rgb(rng: np.random.Generator) -> RGB:
     return tuple(int(v) for v in rng.integers(20, 236, 3))  # type: ignore[return-value]
 

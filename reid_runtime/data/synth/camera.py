@@ -28,19 +28,21 @@ class Camera:
     background: np.ndarray
 
 
-def _muted(rng: np.random.Generator, low: int = 60, high: int = 190) -> tuple[int, int, int]:
+def muted_color(rng: np.random.Generator, low: int = 60, high: int = 190) -> tuple[int, int, int]:
+    """A scene colour: uniform RGB in ``low..high`` with its saturation halved."""
     rgb = rng.integers(low, high, 3).astype(float)
     gray = rgb.mean()
     return tuple(int(gray + (c - gray) * 0.5) for c in rgb)  # type: ignore[return-value]
 
 
-def _vary(rgb: tuple[int, int, int], rng: np.random.Generator, spread: float) -> tuple[int, int, int]:
+def vary_color(rgb: tuple[int, int, int], rng: np.random.Generator, spread: float) -> tuple[int, int, int]:
+    """``rgb`` with Gaussian noise of ``spread`` per channel (one part of an object differs from the next)."""
     return tuple(int(np.clip(c + rng.normal(0, spread), 0, 255)) for c in rgb)  # type: ignore[return-value]
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     h, w = 2 * height, 4 * width
-    base, second = _muted(rng), _muted(rng)
+    base, second = muted_color(rng), muted_color(rng)
     image = Image.new("RGB", (w, h), base)
     draw = ImageDraw.Draw(image)
     texture = _TEXTURES[int(rng.integers(len(_TEXTURES)))]
@@ -48,29 +50,29 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     if texture == "wall":
         step = int(rng.integers(width // 4, width // 2 + 2))
         for x in range(0, w, step):
-            draw.rectangle((x, 0, x + step // 3, horizon), fill=_vary(base, rng, 18))
+            draw.rectangle((x, 0, x + step // 3, horizon), fill=vary_color(base, rng, 18))
         draw.rectangle((0, horizon, w, h), fill=second)
     elif texture == "bricks":
         bh = max(3, height // 16)
         for row, y in enumerate(range(0, h, bh)):
             offset = (row % 2) * bh
             for x in range(-offset, w, 2 * bh):
-                draw.rectangle((x, y, x + 2 * bh - 2, y + bh - 2), fill=_vary(base, rng, 10))
+                draw.rectangle((x, y, x + 2 * bh - 2, y + bh - 2), fill=vary_color(base, rng, 10))
     elif texture == "street":
         draw.rectangle((0, horizon, w, h), fill=second)
         for _ in range(6):
             x = int(rng.integers(0, w))
-            draw.line((x, h, x + int(rng.integers(-w // 2, w // 2)), horizon), fill=_vary(second, rng, 30),
+            draw.line((x, h, x + int(rng.integers(-w // 2, w // 2)), horizon), fill=vary_color(second, rng, 30),
                       width=max(1, width // 24))
     else:
         for _ in range(40):
             cx, cy, r = rng.integers(0, w), rng.integers(0, h), int(rng.integers(width // 10, width // 3 + 2))
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_vary(base, rng, 25))
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=vary_color(base, rng, 25))
     # objects in the scene, so tracklets of one camera do not all share the same background colours
     for _ in range(8):
         x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
         x1, y1 = x0 + int(rng.integers(width // 4, width)), y0 + int(rng.integers(height // 8, height // 2))
-        draw.rectangle((x0, y0, x1, y1), fill=_muted(rng, 30, 230))
+        draw.rectangle((x0, y0, x1, y1), fill=muted_color(rng, 30, 230))
     blotches = rng.normal(0.0, 6.0, (h // 8 + 1, w // 8 + 1, 1)).repeat(8, 0).repeat(8, 1)[:h, :w]
     return np.clip(np.asarray(image, dtype=np.float32) + blotches, 0, 255).astype(np.uint8)
 

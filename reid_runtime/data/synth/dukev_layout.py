@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reid_runtime.data.attribute_schema import DUKE_ATTRIBUTES
+from reid_runtime.data.frame_events import EVENTS_FILE, write_frame_events
 from reid_runtime.data.synth.attributes_csv import write_attribute_csv
 from reid_runtime.data.synth.camera import Camera
 from reid_runtime.data.synth.config import MAX_FRAMES, SynthConfig, make_rng
@@ -85,15 +86,19 @@ def write_dukev(config: SynthConfig, root: Path, cameras: dict[int, Camera]) -> 
     entries[late] = replace(entries[late], first_frame=2)
     entries.sort(key=lambda e: (e.split, e.pid, e.folder))
 
-    csv_rows = []
+    csv_rows, event_rows = [], []
     for entry in entries:
         folder = entry.path(root)
-        events = render_job(entry.job, cameras, config, [folder / name for name in entry.names])
+        rendered = render_job(entry.job, cameras, config, [folder / name for name in entry.names])
+        event_rows += rendered.rows(root, [folder / name for name in entry.names])
         if entry.query:
-            shutil.copytree(folder, entry.path(root, "query"))
+            query = entry.path(root, "query")
+            shutil.copytree(folder, query)
+            event_rows += rendered.rows(root, [query / name for name in entry.names])
         if entry.folder.isdigit():
-            csv_rows.append((entry.pid, entry.camera, int(entry.folder), events.labels() + entry.attributes))
+            csv_rows.append((entry.pid, entry.camera, int(entry.folder), rendered.events.labels() + entry.attributes))
     write_attribute_csv(root / "duke_attributes.csv", DUKE_ATTRIBUTES, csv_rows)
+    write_frame_events(root / EVENTS_FILE, event_rows)
 
     train = [e for e in entries if e.split == "train"]
     gallery = [e for e in entries if e.split == "gallery"]
@@ -103,4 +108,5 @@ def write_dukev(config: SynthConfig, root: Path, cameras: dict[int, Camera]) -> 
         "query_tracklets": sum(e.query for e in gallery), "gallery_tracklets": len(gallery),
         "gallery_ids": len(test_pids) + len(distractor_pids), "gallery_distractor_ids": len(distractor_pids),
         "gallery_frames": sum(e.job.n_frames for e in gallery), "attribute_rows": len(csv_rows),
+        "frame_event_rows": len(event_rows),
     }

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reid_runtime.data.synth.appearance import RGB, Appearance, draw_identity
+from reid_runtime.data.synth.appearance import Appearance, draw_identity
 from reid_runtime.data.synth.camera import Camera
+from reid_runtime.data.synth.occluders import Occluder, draw_occluder_spec
 
 # action class index -> (limb swing amplitude, walk-cycle advance per frame, forward lean), all radians.
 # The ``action`` column has 5 unnamed classes; here: walk, stand, run, stroll, bend.
@@ -26,12 +27,13 @@ _RATES: dict[str, tuple[float, ...]] = {
 
 @dataclass(frozen=True)
 class Occlusion:
-    """An object covering one region of the frame (``extent`` = covered fraction) in a run of frames."""
+    """An object (``occluder``) covering one region of the frame (``extent`` = covered fraction of the frame height
+    or width) in a run of frames."""
 
     region: str
     extent: float
     frames: tuple[int, ...]
-    color: RGB
+    occluder: Occluder
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def draw_events(rng: np.random.Generator, n_frames: int, camera: Camera, role: s
         region = OCCLUSION_REGIONS[int(rng.choice(4, p=[0.45, 0.2, 0.175, 0.175]))]
         extent = rng.uniform(0.4, 0.55)
         frames = _run(rng, n_frames, 0.2, 0.45, (n_frames - 1) // 2)
-        occlusion = Occlusion(region, float(extent), frames, tuple(int(v) for v in rng.integers(20, 236, 3)))
+        occlusion = Occlusion(region, float(extent), frames, draw_occluder_spec(rng, region))
 
     cut = (0.0, 0.0)
     if rng.random() < p_cut:

@@ -37,34 +37,58 @@ def _darker(rgb: RGB, factor: float = 0.6) -> RGB:
 
 
 class _Painter:
-    """Figure-relative drawing: (dx, dy) in units of the figure height, feet at dy = 0, head top near dy = -1."""
+    """Figure-relative drawing: (dx, dy) in units of the figure height, feet at dy = 0, head top near dy = -1.
 
-    def __init__(self, draw: ImageDraw.ImageDraw, x: float, feet_y: float, height: float) -> None:
+    Keeps the pixel box of everything it draws (``box``); with ``draw=None`` it only measures.
+    """
+
+    def __init__(self, draw: ImageDraw.ImageDraw | None, x: float, feet_y: float, height: float) -> None:
         self.draw, self.x, self.y, self.u = draw, x, feet_y, height
+        self.xs: list[float] = []
+        self.ys: list[float] = []
 
-    def pt(self, dx: float, dy: float) -> tuple[float, float]:
-        return (self.x + dx * self.u, self.y + dy * self.u)
+    def pt(self, dx: float, dy: float, pad: float = 0.0) -> tuple[float, float]:
+        x, y = self.x + dx * self.u, self.y + dy * self.u
+        if pad:
+            self.xs += (x - pad, x + pad)
+            self.ys += (y - pad, y + pad)
+        else:
+            self.xs.append(x)
+            self.ys.append(y)
+        return (x, y)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (min(self.xs), min(self.ys), max(self.xs), max(self.ys))
 
     def px(self, size: float) -> int:
         return max(1, round(size * self.u))
 
     def polygon(self, points: list[tuple[float, float]], color: RGB) -> None:
-        self.draw.polygon([self.pt(dx, dy) for dx, dy in points], fill=color)
+        xy = [self.pt(dx, dy) for dx, dy in points]
+        if self.draw is not None:
+            self.draw.polygon(xy, fill=color)
 
     def rect(self, dx0: float, dy0: float, dx1: float, dy1: float, color: RGB, outline: RGB | None = None) -> None:
         (x0, y0), (x1, y1) = self.pt(min(dx0, dx1), min(dy0, dy1)), self.pt(max(dx0, dx1), max(dy0, dy1))
-        self.draw.rectangle((x0, y0, x1, y1), fill=color, outline=outline)
+        if self.draw is not None:
+            self.draw.rectangle((x0, y0, x1, y1), fill=color, outline=outline)
 
     def ellipse(self, dx: float, dy: float, rx: float, ry: float, color: RGB) -> None:
         (x0, y0), (x1, y1) = self.pt(dx - rx, dy - ry), self.pt(dx + rx, dy + ry)
-        self.draw.ellipse((x0, y0, x1, y1), fill=color)
+        if self.draw is not None:
+            self.draw.ellipse((x0, y0, x1, y1), fill=color)
 
     def pieslice(self, dx: float, dy: float, r: float, start: float, end: float, color: RGB) -> None:
         (x0, y0), (x1, y1) = self.pt(dx - r, dy - r), self.pt(dx + r, dy + r)
-        self.draw.pieslice((x0, y0, x1, y1), start, end, fill=color)
+        if self.draw is not None:
+            self.draw.pieslice((x0, y0, x1, y1), start, end, fill=color)
 
     def line(self, p0: tuple[float, float], p1: tuple[float, float], width: float, color: RGB) -> None:
-        self.draw.line([self.pt(*p0), self.pt(*p1)], fill=color, width=self.px(width))
+        pixels = self.px(width)
+        xy = [self.pt(*p0, pad=pixels / 2), self.pt(*p1, pad=pixels / 2)]
+        if self.draw is not None:
+            self.draw.line(xy, fill=color, width=pixels)
 
     def limb(self, p0: tuple[float, float], p1: tuple[float, float], width: float,
              bands: list[tuple[float, RGB]]) -> None:
@@ -101,9 +125,16 @@ def _banded_trapezoid(p: _Painter, cx0: float, y0: float, half0: float, cx1: flo
                   colors[i % len(colors)])
 
 
-def draw_figure(draw: ImageDraw.ImageDraw, look: Appearance, pose: Pose, view: int, x: float, feet_y: float,
-                height: float) -> None:
-    """Draw ``look`` with its feet centred at (x, feet_y) and ``height`` pixels tall, seen from ``VIEWS[view]``."""
+Box = tuple[float, float, float, float]
+
+
+def draw_figure(draw: ImageDraw.ImageDraw | None, look: Appearance, pose: Pose, view: int, x: float, feet_y: float,
+                height: float) -> Box:
+    """Draw ``look`` with its feet centred at (x, feet_y) and ``height`` pixels tall, seen from ``VIEWS[view]``.
+
+    Returns the pixel box ``(x0, y0, x1, y1)`` of what was drawn (not clipped to the image); ``draw=None`` draws
+    nothing and only returns the box, i.e. where the figure would be.
+    """
     width_factor, side_factor, facing, front = _VIEW_GEOMETRY[VIEWS[view]]
     back = VIEWS[view] in ("back", "back-diagonal")
     side = VIEWS[view] in ("left", "right")
@@ -231,3 +262,4 @@ def draw_figure(draw: ImageDraw.ImageDraw, look: Appearance, pose: Pose, view: i
                head_x + head_r * 1.25 + max(brim_front, 0), head_y - head_r * 0.5, look.hat_color)
         p.rect(head_x - head_r * 0.85, head_y - head_r * 1.45, head_x + head_r * 0.85, head_y - head_r * 0.6,
                look.hat_color)
+    return p.box

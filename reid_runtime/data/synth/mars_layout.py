@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from reid_runtime.data.attribute_schema import MARS_ATTRIBUTES
+from reid_runtime.data.frame_events import EVENTS_FILE, write_frame_events
 from reid_runtime.data.synth.attributes_csv import write_attribute_csv
 from reid_runtime.data.synth.camera import Camera
 from reid_runtime.data.synth.config import SynthConfig, make_rng
@@ -103,12 +104,15 @@ def write_mars(config: SynthConfig, root: Path, cameras: dict[int, Camera]) -> d
     train.sort(key=_file_order)
     test.sort(key=_file_order)
 
-    csv_rows = []
+    csv_rows, event_rows = [], []
     occluded = 0
     for split, entries in (("bbox_train", train), ("bbox_test", test)):
         for entry in entries:
             folder = root / split / entry.folder
-            events = render_job(entry.job, cameras, config, [folder / name for name in entry.names])
+            paths = [folder / name for name in entry.names]
+            rendered = render_job(entry.job, cameras, config, paths)
+            event_rows += rendered.rows(root, paths)
+            events = rendered.events
             occluded += events.occlusion is not None
             if entry.attributes is not None:
                 csv_rows.append((entry.pid, entry.camera, entry.number, events.labels() + entry.attributes))
@@ -126,6 +130,7 @@ def write_mars(config: SynthConfig, root: Path, cameras: dict[int, Camera]) -> d
     save_mat(info / "tracks_test_info.mat", {"track_test_info": test_table})
     save_mat(info / "query_IDX.mat", {"query_IDX": np.asarray([query_rows], dtype=np.uint16)})
     write_attribute_csv(root / "mars_attributes.csv", MARS_ATTRIBUTES, csv_rows)
+    write_frame_events(root / EVENTS_FILE, event_rows)
 
     queries = [e for e in test if e.query]
     matched = {(e.pid, e.camera) for e in test if not e.query and e.pid > 0}
@@ -135,5 +140,5 @@ def write_mars(config: SynthConfig, root: Path, cameras: dict[int, Camera]) -> d
         "test_ids": len(test_pids), "test_tracklets": len(test), "test_frames": len(test_names),
         "distractor_tracklets": sum(e.pid == 0 for e in test), "junk_tracklets": sum(e.pid == -1 for e in test),
         "query_tracklets": len(queries), "queries_without_match_outside_query": unmatched,
-        "attribute_rows": len(csv_rows), "occluded_tracklets": occluded,
+        "attribute_rows": len(csv_rows), "occluded_tracklets": occluded, "frame_event_rows": len(event_rows),
     }

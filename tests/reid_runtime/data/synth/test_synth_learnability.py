@@ -13,6 +13,7 @@ from reid_runtime.data.synth import SynthConfig, synthesize
 from reid_runtime.data.synth.appearance import draw_identity
 from reid_runtime.data.synth.camera import make_camera
 from reid_runtime.data.synth.events import OCCLUSION_REGIONS, Occlusion, TrackletEvents
+from reid_runtime.data.synth.occluders import draw_occluder_spec
 from reid_runtime.data.synth.render import render_tracklet
 
 
@@ -73,8 +74,8 @@ def test_occluded_frames_differ_more_than_clean_frames() -> None:
     for i, region in enumerate(OCCLUSION_REGIONS * 3):
         look, _ = draw_identity(np.random.default_rng(i), "mars")
         camera = make_camera(0, 1 + i % 6, (64, 32))
-        occlusion = Occlusion(region, 0.5, (3, 4), (int(40 + 15 * i), 90, int(200 - 10 * i)))
-        frames = render_tracklet(look, _events(occlusion, i % 6), camera, 10, (64, 32), np.random.default_rng(i))
+        occlusion = Occlusion(region, 0.5, (3, 4), draw_occluder_spec(np.random.default_rng(i), region))
+        frames, _ = render_tracklet(look, _events(occlusion, i % 6), camera, 10, (64, 32), np.random.default_rng(i))
         h = [_histogram(np.asarray(f)) for f in frames]
         clean = [0, 1, 2, 5, 6, 7, 8, 9]
         clean_gap.append(np.mean([np.linalg.norm(h[a] - h[b]) for a in clean for b in clean if a < b]))
