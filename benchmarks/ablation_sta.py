@@ -5,8 +5,8 @@ regularization, full STA and temporal pooling, 3 seeds each, on the synthetic be
 
 1. ``reid data synth`` (MARS layout, 40 identities, 128x64, seed 0): the same data for every run.
 2. Per variant and seed: ``reid train --config demo`` with only the variant's settings and ``train.seed`` changed
-   (sta_tiny / tp_tiny, the demo's 60 iterations of 8 identities x 4 clips, from random weights), then ``reid eval`` (standard
-   protocol, dense test clips of T=4).
+   (sta_tiny / tp_tiny, the demo's 60 iterations of 8 identities x 4 clips, from random weights), then ``reid eval``
+   (standard protocol, dense test clips of T=4).
 3. ``reid bench seeds``: mean ± std per variant.
 
 Every STA variant carries the same BNNeck as TP (``neck: true``: BN before the classifier, cosine retrieval) and the
