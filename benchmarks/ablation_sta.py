@@ -8,10 +8,12 @@ regularization, full STA and temporal pooling, 3 seeds each, on the synthetic be
    (sta_tiny / tp_tiny, the demo's 60 iterations of 8 identities x 4 clips, from random weights), then ``reid eval``
    (standard protocol, dense test clips of T=4).
 3. ``reid bench seeds``: mean ± std per variant.
+4. ``reid probe`` of every seed of the full STA variant on the test split's per-frame event labels: where its
+   attention goes (labelled vs clean cells, selected frame labelled vs chance).
 
 Every STA variant carries the same BNNeck as TP (``neck: true``: BN before the classifier, cosine retrieval) and the
 same losses (softmax with label smoothing 0.1 + batch-hard triplet), so the rows differ only in how frames and regions
-are weighted. Writes benchmarks/results/ablation_sta/seeds.json|md.
+are weighted. Writes benchmarks/results/ablation_sta/seeds.json|md and probe_sta_s<seed>/probe.json|md.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     groups = [a for v in VARIANTS for a in ("--eval", f"{v}=" + ",".join(
         str(work / f"{v}_s{s}" / "eval" / "eval.json") for s in SEEDS))]
     reid("bench", "seeds", *groups, "--out", f"{RESULTS}/ablation_sta", *extra(argv))
+    probe(work, data)
+
+
+def probe(work, data) -> None:
+    for seed in SEEDS:
+        reid("probe", "--model", work / f"sta_s{seed}" / "last.pt", "--data-root", data, "--dataset", "mars",
+             "--seq-lens", "4", "--no-progress", "--out", f"{RESULTS}/ablation_sta/probe_sta_s{seed}")
 
 
 if __name__ == "__main__":
