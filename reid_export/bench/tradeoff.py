@@ -254,8 +254,8 @@ def bench_tradeoff(
 
     costs = []
     for model, kind in zip(models, kinds):
-        log(f"{model}: counting MACs per clip of T={seq_len}")
-        count = flops_rows(model, [seq_len], size, onnx_check=False)[0]
+        count = flops_rows(model, [seq_len], size, onnx_check=False)[0]  # loads the model: a bad file stops here
+        log(f"{model}: {count['per_clip'] / 1e9:.3f} GMACs per clip of T={seq_len}")
         costs.append(ModelCost(model, str(count["model"]), "checkpoint" if kind == CHECKPOINT else "name",
                                (int(count["input_size"][0]), int(count["input_size"][1])), int(count["per_clip"]),
                                float(count["per_frame"])))
