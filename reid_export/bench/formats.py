@@ -73,9 +73,9 @@ class FormatsReport:
             if r.status not in ("ok", "exported"):
                 lines.append(f"{r.format:<15}{r.status:<10}{r.reason}")
                 continue
-            lines.append(f"{r.format:<15}{r.status:<10}{_num(r.size_mb, 9, 1)}{_num(r.cosine_min, 10, 5)}"
-                         f"{_num(r.mAP, 7, 1)}{_num(r.ms_per_tracklet, 13, 2)}{_num(r.frames_per_s, 10, 1)}"
-                         f"{_num(r.vs_pytorch, 11, 2)}" + (f"  {r.reason}" if r.reason else ""))
+            lines.append(f"{r.format:<15}{r.status:<10}{num(r.size_mb, 9, 1)}{num(r.cosine_min, 10, 5)}"
+                         f"{num(r.mAP, 7, 1)}{num(r.ms_per_tracklet, 13, 2)}{num(r.frames_per_s, 10, 1)}"
+                         f"{num(r.vs_pytorch, 11, 2)}" + (f"  {r.reason}" if r.reason else ""))
         lines.append(f"ms/tracklet: p50 of one call at B=1, T={self.seq_len}; min cos: the export's check vs PyTorch"
                      + (f"; mAP: {self.dataset}, standard protocol" if self.dataset else ""))
         return "\n".join(lines)
@@ -89,17 +89,19 @@ class FormatsReport:
                 continue
             verified = "-" if r.verified is None else ("yes" if r.verified else "no")
             status = f"{r.status}: {r.reason}" if r.reason else r.status
-            lines.append(f"| {r.format} | {status} | {_cell(r.size_mb, 1)} | {verified} | {_cell(r.cosine_min, 5)} | "
-                         f"{_cell(r.mAP, 1)} | {_cell(r.R1, 1)} | {_cell(r.ms_per_tracklet, 2)} | "
-                         f"{_cell(r.frames_per_s, 1)} | {_cell(r.vs_pytorch, 2)} |")
+            lines.append(f"| {r.format} | {status} | {cell(r.size_mb, 1)} | {verified} | {cell(r.cosine_min, 5)} | "
+                         f"{cell(r.mAP, 1)} | {cell(r.R1, 1)} | {cell(r.ms_per_tracklet, 2)} | "
+                         f"{cell(r.frames_per_s, 1)} | {cell(r.vs_pytorch, 2)} |")
         return "\n".join(lines)
 
 
-def _num(value: float | None, width: int, digits: int) -> str:
+def num(value: float | None, width: int, digits: int) -> str:
+    """A right-aligned fixed-point column of a terminal table; ``-`` for a missing value."""
     return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
 
-def _cell(value: float | None, digits: int) -> str:
+def cell(value: float | None, digits: int) -> str:
+    """A fixed-point markdown cell; ``-`` for a missing value."""
     return f"{value:.{digits}f}" if value is not None else "-"
 
 

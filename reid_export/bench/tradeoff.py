@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reid_export.bench.formats import FormatRow, export_row
+from reid_export.bench.formats import FormatRow, cell, export_row, num
 from reid_runtime.errors import ReidError
 
 Log = Callable[[str], None]
@@ -116,9 +116,9 @@ class TradeoffReport:
                 lines.append(f"{start}{r.status}: {r.reason}")
                 continue
             params = None if r.params is None else r.params / 1e6
-            lines.append(f"{start}{cost.gmacs_per_clip:>10.4g}{cost.macs_per_frame / 1e9:>10.4g}{_num(params, 10, 3)}"
-                         f"{_num(r.size_mb, 9, 2)}{_num(r.mAP, 7, 1)}{_num(r.R1, 7, 1)}{_num(r.ms_per_clip, 10, 2)}"
-                         f"{_num(r.clips_per_s, 9, 2)}{_num(r.frames_per_s, 10, 1)}{_num(r.vs_first, 9, 2)}"
+            lines.append(f"{start}{cost.gmacs_per_clip:>10.4g}{cost.macs_per_frame / 1e9:>10.4g}{num(params, 10, 3)}"
+                         f"{num(r.size_mb, 9, 2)}{num(r.mAP, 7, 1)}{num(r.R1, 7, 1)}{num(r.ms_per_clip, 10, 2)}"
+                         f"{num(r.clips_per_s, 9, 2)}{num(r.frames_per_s, 10, 1)}{num(r.vs_first, 9, 2)}"
                          + (f"  {r.reason}" if r.reason else ""))
         first = self.models[0].model if self.models else "-"
         lines.append(f"GMACs: per clip of T={self.seq_len} frames (backbone + head); ms/clip: p50 of one call at B=1; "
@@ -142,19 +142,11 @@ class TradeoffReport:
                 continue
             verified = "-" if r.verified is None else ("yes" if r.verified else "no")
             status = f"{r.status}: {r.reason}" if r.reason else r.status
-            lines.append(f"| {r.model} | {r.format} | {r.backend} | {status} | {_cell(r.size_mb, 2)} | {verified} | "
-                         f"{_cell(r.cosine_min, 5)} | {_cell(r.mAP, 1)} | {_cell(r.R1, 1)} | "
-                         f"{_cell(r.ms_per_clip, 2)} | {_cell(r.clips_per_s, 2)} | {_cell(r.frames_per_s, 1)} | "
-                         f"{_cell(r.vs_first, 2)} |")
+            lines.append(f"| {r.model} | {r.format} | {r.backend} | {status} | {cell(r.size_mb, 2)} | {verified} | "
+                         f"{cell(r.cosine_min, 5)} | {cell(r.mAP, 1)} | {cell(r.R1, 1)} | "
+                         f"{cell(r.ms_per_clip, 2)} | {cell(r.clips_per_s, 2)} | {cell(r.frames_per_s, 1)} | "
+                         f"{cell(r.vs_first, 2)} |")
         return "\n".join(lines)
-
-
-def _num(value: float | None, width: int, digits: int) -> str:
-    return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
-
-
-def _cell(value: float | None, digits: int) -> str:
-    return f"{value:.{digits}f}" if value is not None else "-"
 
 
 def onnx_parameters(path: str | Path) -> int:
