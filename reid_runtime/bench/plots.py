@@ -125,13 +125,16 @@ def plot_tradeoff(report: dict[str, Any], path: str | Path) -> Path:
     with_map = bool(models) and all(m["mAP"] is not None for m in models)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     colors = {m["model"]: f"C{i % 10}" for i, m in enumerate(models)}
+    architectures = [m.get("architecture") or m["model"] for m in models]
+    unique = len(set(architectures)) == len(architectures)  # short labels unless two models share an architecture
+    labels = {m["model"]: name if unique else m["model"] for m, name in zip(models, architectures)}
     for m in models:
         y = m["mAP"] if with_map else m["params"]
         if y is None:  # no FP32 graph to count parameters on
             continue
         y = y if with_map else y / 1e6
         left.scatter(m["gmacs_per_clip"], y, color=colors[m["model"]], zorder=3)
-        left.annotate(m["model"], (m["gmacs_per_clip"], y), textcoords="offset points", xytext=(5, 4),
+        left.annotate(labels[m["model"]], (m["gmacs_per_clip"], y), textcoords="offset points", xytext=(5, 4),
                       fontsize=8)
     seq = report["seq_len"]
     left.set_xscale("log")
@@ -150,7 +153,7 @@ def plot_tradeoff(report: dict[str, Any], path: str | Path) -> Path:
         if not rows:
             continue
         ys = [r["mAP"] if with_map else gmacs[m["model"]] for r in rows]
-        right.plot([r["clips_per_s"] for r in rows], ys, color=colors[m["model"]], lw=0.8, label=m["model"])
+        right.plot([r["clips_per_s"] for r in rows], ys, color=colors[m["model"]], lw=0.8, label=labels[m["model"]])
         for r, y in zip(rows, ys):
             right.scatter(r["clips_per_s"], y, color=colors[m["model"]], marker=shape[(r["format"], r["backend"])],
                           zorder=3)
