@@ -65,8 +65,8 @@ def render_tracklet(look: Appearance, events: TrackletEvents, camera: Camera, n_
     scale = _FIGURE_HEIGHT * camera.scale * rng.uniform(0.96, 1.04) * (0.62 if events.small else 1.0)
     side_view, side_phase = int(rng.integers(6)), rng.uniform(0, 2 * np.pi)
     side_offset = events.bystander_side * width * rng.uniform(0.42, 0.6)
-    # the target, drawn off-centre when the tracker followed a bystander instead
-    target_dx = side_offset if events.wrong_target else 0.0
+    # when the tracker followed a bystander instead (wrong_target), the bystander is centred and the target is the
+    # figure at the side
     centre, side_look = (events.bystander, look) if events.wrong_target else (look, events.bystander)
     gain = np.asarray(camera.gain, dtype=np.float32) * brightness
     # one noise field per tracklet, cut at a new offset each frame (drawing fresh noise per frame is the slow part)
@@ -90,12 +90,12 @@ def render_tracklet(look: Appearance, events: TrackletEvents, camera: Camera, n_
         side_args = None
         if side_look is not None:
             side_pose = Pose(side_phase + cadence * i, swing, 0.0)
-            side_args = (side_look, side_pose, side_view, fx + side_offset - target_dx,
+            side_args = (side_look, side_pose, side_view, fx + side_offset,
                          feet, height * _FIGURE_HEIGHT * camera.scale * side_look.height)
         boxes: dict[str, Box] = {}
         if side_args is not None and not events.bystander_in_front:
             boxes["side"] = draw_figure(draw, *side_args)
-        main_args = (pose, view, fx + target_dx, feet - bob, fh * main.height) if main is not None else None
+        main_args = (pose, view, fx, feet - bob, fh * main.height) if main is not None else None
         if main_args is not None and i not in events.missing:
             boxes["main"] = draw_figure(draw, main, *main_args)
         if side_args is not None and events.bystander_in_front:

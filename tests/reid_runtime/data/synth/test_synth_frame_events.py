@@ -109,6 +109,19 @@ def test_second_person_and_missing_boxes_are_where_the_figures_are(seed: int) ->
         assert _changed_outside(person, gone.box) == 0 and person.mean() > 0.1
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_wrong_target_centres_the_bystander_and_moves_the_person_aside(seed: int) -> None:
+    """The tracker followed a bystander: the crop is centred on them (labelled wrong_target) and the tracked person
+    is the figure at the side."""
+    bystander, _ = draw_identity(np.random.default_rng(900 + seed), "mars")
+    side = 1 if seed % 2 else -1
+    _, labels = _render(_events(bystander=bystander, bystander_side=side, wrong_target=True), seed, 1 + seed % 6)
+    for frame_labels in labels:
+        (wrong,) = [label for label in frame_labels if label.event == "wrong_target"]
+        x0, _, x1, _ = wrong.box
+        assert abs((x0 + x1) / 2 - 0.5) < 0.12  # the bystander stands where the person should be
+
+
 def test_a_cut_labels_the_part_of_the_box_the_person_left() -> None:
     height, width = SIZE
     _, whole = _render(_events(missing=(0, 1, 2)), 3, 2)
