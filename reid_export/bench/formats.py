@@ -87,12 +87,17 @@ class FormatsReport:
             if r.status not in ("ok", "exported"):
                 lines.append(f"| {r.format} | {r.status}: {r.reason} |" + " |" * 8)
                 continue
-            verified = "-" if r.verified is None else ("yes" if r.verified else "no")
-            status = f"{r.status}: {r.reason}" if r.reason else r.status
+            status, verified = status_cells(r)
             lines.append(f"| {r.format} | {status} | {cell(r.size_mb, 1)} | {verified} | {cell(r.cosine_min, 5)} | "
                          f"{cell(r.mAP, 1)} | {cell(r.R1, 1)} | {cell(r.ms_per_tracklet, 2)} | "
                          f"{cell(r.frames_per_s, 1)} | {cell(r.vs_pytorch, 2)} |")
         return "\n".join(lines)
+
+
+def status_cells(row: Any) -> tuple[str, str]:
+    """The status (with its reason) and verified cells of a timed row of a format table."""
+    verified = "-" if row.verified is None else ("yes" if row.verified else "no")
+    return (f"{row.status}: {row.reason}" if row.reason else row.status), verified
 
 
 def num(value: float | None, width: int, digits: int) -> str:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reid_export.bench.formats import FormatRow, cell, export_row, num
+from reid_export.bench.formats import FormatRow, cell, export_row, num, status_cells
 from reid_runtime.errors import ReidError
 
 Log = Callable[[str], None]
@@ -140,8 +140,7 @@ class TradeoffReport:
             if r.status not in ("ok", "exported"):
                 lines.append(f"| {r.model} | {r.format} | {r.backend} | {r.status}: {r.reason} |" + " |" * 9)
                 continue
-            verified = "-" if r.verified is None else ("yes" if r.verified else "no")
-            status = f"{r.status}: {r.reason}" if r.reason else r.status
+            status, verified = status_cells(r)
             lines.append(f"| {r.model} | {r.format} | {r.backend} | {status} | {cell(r.size_mb, 2)} | {verified} | "
                          f"{cell(r.cosine_min, 5)} | {cell(r.mAP, 1)} | {cell(r.R1, 1)} | "
                          f"{cell(r.ms_per_clip, 2)} | {cell(r.clips_per_s, 2)} | {cell(r.frames_per_s, 1)} | "

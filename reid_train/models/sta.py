@@ -65,10 +65,8 @@ class STAHead(nn.Module):
         self.embedding_dim = embedding_dim
         self.fc = nn.Linear(in_channels * (2 if fusion else 1), embedding_dim)
         self.metric = "cosine" if neck else "euclidean"
-        if neck:
-            self.neck = BNNeck(embedding_dim, num_classes)
-        else:
-            self.classifier = nn.Linear(embedding_dim, num_classes, bias=False)
+        self.neck = BNNeck(embedding_dim, num_classes) if neck else None
+        self.classifier = None if neck else nn.Linear(embedding_dim, num_classes, bias=False)
 
     @property
     def aggregation(self) -> str:
@@ -84,7 +82,7 @@ class STAHead(nn.Module):
     def forward_fused(self, fused: Tensor) -> Tensor:
         """The learned part after the aggregation: fused ``(B, F)`` -> embedding X ``(B, D)`` (BN(X) with a neck)."""
         embedding = self.fc(fused)
-        return self.neck.bn(embedding) if hasattr(self, "neck") else embedding
+        return embedding if self.neck is None else self.neck.bn(embedding)
 
     def attention_maps(self, feats: Tensor) -> Tensor:
         """Eq. 1: ``(B, T, C, h, w)`` -> ``g`` ``(B, T, h, w)`` in fp32, each map summing to 1."""
@@ -136,14 +134,14 @@ class STAHead(nn.Module):
     def forward(self, feats: Tensor) -> Tensor | dict[str, Any]:
         scores, strips, attention = self._terms(feats)
         embedding = self.fc(self.fuse(scores, strips))
-        if hasattr(self, "neck"):
+        if self.neck is None:
+            if not self.training:
+                return embedding
+            logits = self.classifier(embedding)
+        else:
             normed, logits = self.neck(embedding)
             if not self.training:
                 return normed
-        elif not self.training:
-            return embedding
-        else:
-            logits = self.classifier(embedding)
         return {"embedding": embedding, "logits": logits, "attention": attention}
 
     def _terms(self, feats: Tensor) -> tuple[Tensor, Tensor, Tensor]:
