@@ -34,6 +34,7 @@ legitimate margin) and 0.1 for INT8.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,6 +120,7 @@ class Case:
     flips: tuple[Flip, ...] = ()
     plain_min_cosine: float | None = None
     problem: str = ""                # why it failed: "embedding off", "flip beyond epsilon" (both: joined)
+    spread_error: float = math.nan   # error / spread between the clips (see spread_error); nan for one clip
 
     @property
     def flip_margin(self) -> float:
@@ -134,7 +136,7 @@ class Case:
                 "scale": self.scale, "min_cosine": self.min_cosine, "passed": self.passed,
                 "plain_min_cosine": self.min_cosine if self.plain_min_cosine is None else self.plain_min_cosine,
                 "selections": self.selections, "flips": [flip.to_dict() for flip in self.flips],
-                "problem": self.problem}
+                "problem": self.problem, "spread_error": None if math.isnan(self.spread_error) else self.spread_error}
 
 
 @dataclass
@@ -375,6 +377,25 @@ def compare(reference: np.ndarray, output: np.ndarray) -> tuple[float, float, fl
     return float(np.abs(reference - output).max()), float(np.abs(reference).max()), cosine
 
 
+def spread_error(reference: np.ndarray, output: np.ndarray) -> float:
+    """How large the error of ``output`` is against how much the ``reference`` embeddings differ between clips:
+    sqrt(mean |o_i - r_i|^2 / mean |r_i - mean(r)|^2), on L2-normalized rows (nan for fewer than 2 rows).
+
+    A min cosine of 0.9999 says nothing when every clip's embedding is nearly the same vector (a collapsed or
+    barely trained model): retrieval ranks by the small differences between clips, and an error as large as them
+    scrambles the ranking while every cosine stays near 1. Above 1, the error exceeds the spread it has to keep.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    output = np.asarray(output, dtype=np.float64)
+    if len(reference) < 2:
+        return math.nan
+    reference = reference / np.maximum(np.linalg.norm(reference, axis=-1, keepdims=True), 1e-12)
+    output = output / np.maximum(np.linalg.norm(output, axis=-1, keepdims=True), 1e-12)
+    spread = ((reference - reference.mean(axis=0)) ** 2).sum(axis=-1).mean()
+    error = ((output - reference) ** 2).sum(axis=-1).mean()
+    return math.inf if spread == 0 else float(np.sqrt(error / spread))
+
+
 def cosines(reference: np.ndarray, output: np.ndarray) -> np.ndarray:
     """Row-wise cosine of two ``(N, D)`` batches (float64)."""
     reference = np.asarray(reference, dtype=np.float64)
@@ -512,7 +533,8 @@ def check_case(source: str, seq: int, reference: Reference, output: np.ndarray, 
     passed = not problems and min_cos >= tolerance.min_cosine and (
         tolerance.max_abs is None or max_abs <= tolerance.max_abs * max(1.0, scale))
     return Case(source, output.shape[0], seq, max_abs, scale, min_cos, passed,
-                reference.selection.size if selective else 0, tuple(flips), plain_cos, ", ".join(sorted(problems)))
+                reference.selection.size if selective else 0, tuple(flips), plain_cos, ", ".join(sorted(problems)),
+                spread_error(effective, output))
 
 
 def verify(

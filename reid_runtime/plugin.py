@@ -31,6 +31,8 @@ BENCH_COMMANDS = [
                 "Latency, throughput and peak memory of model files per backend and (B, T), side by side."),
     CommandSpec("seeds", "reid_runtime.cli.bench:seeds",
                 "Mean ± std of eval results per variant over its runs (seeds): an ablation table."),
+    CommandSpec("ops", "reid_runtime.cli.bench:ops",
+                "Where a call's time goes: per operator type and kernel, per model file and backend."),
 ]
 
 BACKENDS = [

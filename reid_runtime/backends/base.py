@@ -8,6 +8,7 @@ what the engine accepts, so callers may pass any batch size.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,20 @@ import numpy as np
 
 from reid_runtime.errors import ReidError
 from reid_runtime.model_format import ModelInfo
+
+NOT_PROFILED = "{path}: loaded without profile=True, so no operator times were recorded"
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """The time one graph node took in one inference call (a backend loaded with ``profile=True``)."""
+
+    call: int  # which inference call of the graph since loading, from 0
+    graph: str  # full, backbone or head
+    node: str
+    op: str  # as the engine names it: onnxruntime the ONNX op after its fusions, OpenVINO its layer type
+    kernel: str  # what ran it: OpenVINO's exec type (e.g. brgconv_avx512_1x1_I8), onnxruntime's provider
+    ms: float
 
 
 class Backend(ABC):
@@ -55,6 +70,11 @@ class Backend(ABC):
             f"(aggregation {self.info.aggregation!r}); streaming and split batching need a split export "
             "(backbone + head graphs, `reid export --format onnx --split`) of an STA or TP model"
         )
+
+    def op_times(self) -> list[OpTime]:
+        """Per-node times of every call since loading, for a backend loaded with ``profile=True``."""
+        raise ReidError(f"{self.path}: the {self.name} backend does not profile operators "
+                        "(onnxruntime and openvino do, on exported .onnx files)")
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

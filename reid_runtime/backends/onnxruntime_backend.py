@@ -6,11 +6,14 @@ The checks of an untrusted ONNX file (graph contract, split pair, one-line error
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from reid_runtime.backends.base import NOT_PROFILED, OpTime
 from reid_runtime.backends.onnx_graphs import OnnxGraphBackend, check_graph, not_loadable
 from reid_runtime.errors import ReidError
 from reid_runtime.model_format import INPUT_FRAMES, ModelInfo
@@ -100,6 +103,7 @@ class OnnxRuntimeBackend(OnnxGraphBackend):
 
     Only a split pair has per-frame terms (streaming). With the TensorRT provider, ``trt_profiles``
     (``tensorrt_profiles`` syntax, default ``DEFAULT_PROFILES``) gives the shape range the EP builds its engine for.
+    ``profile=True`` records every node's time (onnxruntime's profiler) for :meth:`op_times`.
     """
 
     name = "onnxruntime"
@@ -110,8 +114,11 @@ class OnnxRuntimeBackend(OnnxGraphBackend):
         threads: int | None = None,
         providers: list[Any] | None = None,
         trt_profiles: str | list[Profile] | None = None,
+        profile: bool = False,
     ) -> None:
         self.path = Path(path)
+        self._profile_dir = tempfile.TemporaryDirectory(prefix="reid_ort_profile_") if profile else None
+        self._op_times: list[OpTime] | None = None
         self._ort = _import_onnxruntime(self.path)
         self.threads = threads
         self._providers = resolve_providers(providers, self._ort.get_available_providers())
@@ -127,6 +134,9 @@ class OnnxRuntimeBackend(OnnxGraphBackend):
         if self.threads is not None:
             options.intra_op_num_threads = int(self.threads)
             options.inter_op_num_threads = 1
+        if self._profile_dir is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(self._profile_dir.name) / path.stem)
         try:  # metadata first, from a CPU session: a foreign file fails before any GPU provider starts
             probe = self._ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable or invalid graphs
@@ -151,6 +161,18 @@ class OnnxRuntimeBackend(OnnxGraphBackend):
     def _execute(self, graph: Any, outputs: list[str], feed: dict[str, np.ndarray]) -> list[Any]:
         return graph.run(outputs, feed)
 
+    def op_times(self) -> list[OpTime]:
+        """Per-node times of every call since loading (``profile=True``); ends onnxruntime's profiling, so later
+        calls are not recorded."""
+        if self._profile_dir is None:
+            raise ReidError(NOT_PROFILED.format(path=self.path))
+        if self._op_times is None:
+            self._op_times = []
+            for role, session in (("full", self.full), ("backbone", self.backbone), ("head", self.head)):
+                if session is not None:
+                    self._op_times += read_profile(Path(session.end_profiling()), role)
+        return self._op_times
+
     @property
     def providers(self) -> list[str]:
         session = self.full if self.full is not None else self.backbone
@@ -162,3 +184,23 @@ class OnnxRuntimeBackend(OnnxGraphBackend):
             "graphs": self.graphs(),
             "threads": self.threads if self.threads is not None else "onnxruntime default",
         }
+
+
+def read_profile(path: Path, graph: str) -> list[OpTime]:
+    """The node times of an onnxruntime profile file (Chrome trace JSON), each given the ``model_run`` call it fell
+    in; the session's loading and initialization are left out."""
+    events = json.loads(path.read_text())
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")
+    times = []
+    for event in events:
+        name = str(event.get("name", ""))
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        call = next((i for i, (start, end) in enumerate(runs) if start <= event["ts"] <= end), None)
+        if call is None:
+            continue
+        args = event.get("args", {})
+        times.append(OpTime(call, graph, name.removesuffix("_kernel_time"), str(args.get("op_name", "?")),
+                            str(args.get("provider", "?")).removesuffix("ExecutionProvider"), event["dur"] / 1000))
+    return times

@@ -15,7 +15,8 @@ Options (``reid_runtime.load(path, backend="openvino", ...)``):
   with bf16 or fp16 units is to compute FP32 graphs in that lower precision; the toolkit asks for ``f32`` so results
   match the FP32 references (onnxruntime, PyTorch) to ~1e-5. An INT8 file still runs its quantized layers in u8 under
   ``f32``. On a CPU without native bf16 the ``bf16`` hint is emulated and several times slower;
-- ``device``: the OpenVINO device, ``CPU`` (default), ``GPU``, ``AUTO`` ...
+- ``device``: the OpenVINO device, ``CPU`` (default), ``GPU``, ``AUTO`` ...;
+- ``profile``: ``PERF_COUNT``, every executed layer's time and kernel per call, for ``op_times()``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from reid_runtime.backends.base import NOT_PROFILED, OpTime
 from reid_runtime.backends.onnx_graphs import OnnxGraphBackend, Port, check_graph, not_loadable, one_line
 from reid_runtime.errors import ReidError
 from reid_runtime.model_format import (
@@ -104,6 +106,7 @@ class OpenVINOBackend(OnnxGraphBackend):
         hint: str = "latency",
         precision: str = "f32",
         device: str = "CPU",
+        profile: bool = False,
     ) -> None:
         self.path = Path(path)
         for label, value in (("threads", threads), ("streams", streams)):
@@ -126,6 +129,10 @@ class OpenVINOBackend(OnnxGraphBackend):
             self._config["INFERENCE_NUM_THREADS"] = int(threads)
         if streams is not None:
             self._config["NUM_STREAMS"] = int(streams)
+        self._op_times: list[OpTime] | None = [] if profile else None
+        self._calls: dict[str, int] = {}
+        if profile:
+            self._config["PERF_COUNT"] = True
         self._core = self._ov.Core()
         self._onnx = FrontEndManager().load_by_framework("onnx")
         self._lock = threading.Lock()
@@ -163,6 +170,7 @@ class OpenVINOBackend(OnnxGraphBackend):
             if parts <= 1:
                 request = graph.requests[0]
                 request.infer({name: array})
+                self._record(graph, [request])
                 return [request.get_tensor(output).data.copy() for output in outputs]
             chunks = np.array_split(array, parts)  # one part per stream, run side by side
             requests = graph.requests[:parts]
@@ -176,7 +184,28 @@ class OpenVINOBackend(OnnxGraphBackend):
                     failure = failure or exc
             if failure is not None:
                 raise failure
+            self._record(graph, requests)
             return [np.concatenate([request.get_tensor(output).data for request in requests]) for output in outputs]
+
+    def _record(self, graph: _Graph, requests: list[Any]) -> None:
+        """The executed layers' times of this call (all its requests) when profiling."""
+        if self._op_times is None:
+            return
+        role = next(r for r, g in (("full", self.full), ("backbone", self.backbone), ("head", self.head))
+                    if g is graph)
+        call = self._calls[role] = self._calls.get(role, -1) + 1
+        executed = self._ov.ProfilingInfo.Status.EXECUTED
+        for request in requests:
+            self._op_times += [OpTime(call, role, info.node_name, info.node_type, info.exec_type,
+                                      info.real_time.total_seconds() * 1000)
+                               for info in request.get_profiling_info() if info.status == executed]
+
+    def op_times(self) -> list[OpTime]:
+        """Per-layer times of every call since loading (``profile=True``), as OpenVINO's ``PERF_COUNT`` gives them:
+        the layers after its fusions, with the kernel each ran."""
+        if self._op_times is None:
+            raise ReidError(NOT_PROFILED.format(path=self.path))
+        return list(self._op_times)
 
     @property
     def providers(self) -> list[str]:

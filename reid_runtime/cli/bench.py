@@ -1,6 +1,6 @@
-"""``reid bench``: the benchmark commands. ``latency`` is the base's own (numpy + onnxruntime: it runs on the edge
-install); ``flops``, ``formats`` and ``mixed`` come from the installed extras through the ``reid.bench`` registry and
-are listed as not installed where their extra is missing."""
+"""``reid bench``: the benchmark commands. ``latency``, ``seeds`` and ``ops`` are the base's own (numpy +
+onnxruntime: they run on the edge install); ``flops``, ``formats``, ``mixed`` and ``tradeoff`` come from the installed
+extras through the ``reid.bench`` registry and are listed as not installed where their extra is missing."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def bench() -> None:
       reid bench flops --model sta_resnet50 --seq-lens 2,4,6,8 --size 256x128
       reid bench formats --model runs/demo/best.pt --data-root data/synth_mars --dataset mars
       reid bench mixed --model runs/demo/best.pt --tracklets 24
+      reid bench ops --model sta_int8_cpu.onnx --backends onnxruntime,openvino --threads 2
     """
 
 
@@ -127,3 +128,53 @@ def seeds(ctx: click.Context, groups: tuple[str, ...], seq_lens: tuple[int] | No
         echo(f"Wrote {', '.join(str(f) for f in written.files)}")
     if as_json:
         options.echo_json(report.to_dict())
+
+
+@click.command()
+@options.model_option("An exported model file (.onnx) to profile; repeat --model to compare several.",
+                      names=False, multiple=True)
+@options.backends_option()
+@options.batch_sizes_option("1", single=True)
+@options.seq_lens_option("4", single=True)
+@options.threads_option()
+@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Timed (profiled) calls.")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Calls before the timed ones, left out of the figures.")
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Operator kinds shown per model (the rest summed in one row; --json and ops.json have all).")
+@options.out_option("Write ops.json and ops.md here.")
+@options.json_option()
+@click.pass_context
+def ops(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...], batch_sizes: tuple[int],
+        seq_lens: tuple[int], threads: int | None, runs: int, warmup: int, top: int, out: Path | None,
+        as_json: bool) -> None:
+    """Time per operator type and kernel of one call, per model file and backend (onnxruntime, openvino).
+
+    Shows where a model spends its time and what each layer ran on: on OpenVINO whether a convolution ran an I8
+    kernel or fell back to float; on onnxruntime which ops were fused (QLinearConv, FusedConv). Node times come from
+    the engine's own profiler; the call's wall time is given beside them.
+
+    \b
+    Examples:
+      reid bench ops --model sta_int8_cpu.onnx --backends openvino --threads 2
+      reid bench ops --model osnet_int8_cpu.onnx --model resnet50_int8_cpu.onnx --backends openvino --out bench/
+    """
+    from reid_runtime.bench.ops import bench_ops
+    from reid_runtime.bench.report import write
+
+    echo = options.make_echo(as_json)
+    if out is not None:
+        from reid_runtime.services.checks import refuse_overwriting_inputs
+
+        refuse_overwriting_inputs(out, [("the model", m) for m in model], inside=["ops.json", "ops.md"])
+    report = bench_ops(list(model), backends, batch=batch_sizes[0], seq_len=seq_lens[0], threads=threads, runs=runs,
+                       warmup=warmup, top=top, log=lambda line: click.echo(line, err=True))
+    report.command = options.command_line(ctx)
+    echo(report.table())
+    if out is not None:
+        written = write(report, out, "ops")
+        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
+    if as_json:
+        options.echo_json(report.to_dict())
+    if not any(entry.status == "ok" for entry in report.entries):
+        raise ReidError("nothing was profiled: " + "; ".join(entry.reason for entry in report.entries))

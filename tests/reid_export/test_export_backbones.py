@@ -197,7 +197,7 @@ def test_osnet_int8_agrees_with_fp32_on_held_out_training_clips(full, models, fo
     result = _converted(models[name], full[name], folder / f"{name}_int8_{scheme}.onnx", precision="int8",
                         int8_scheme=scheme, calib=synth_mars)
     note = _held_out_note(result)
-    assert "held-out training clips" in note and "threshold 0.98: ok" in note, note
+    assert "held-out training clips" in note and "thresholds 0.98 and 1: ok" in note, note
     assert result.verification.passed and {case.source for case in result.verification.cases} == {"calib-holdout"}
     assert any("from the mars train split" in line for line in result.notes)
     model = onnx.load(str(result.files[0]))
@@ -239,7 +239,7 @@ def test_tp_osnet_split_int8_quantizes_the_backbone(split, models, folder, synth
     name = "tp_osnet_x0_25"
     result = _converted(models[name], split[name], folder / "split" / f"{name}_int8.onnx", precision="int8",
                         int8_scheme="cpu", calib=synth_mars)
-    assert "threshold 0.98: ok" in _held_out_note(result) and result.verification.passed
+    assert "thresholds 0.98 and 1: ok" in _held_out_note(result) and result.verification.passed
     assert [read_info(path).precision for path in result.files] == ["int8", "fp32"]
     model = reid_runtime.load(result.files[0], threads=1)
     clip = np.random.default_rng(5).integers(0, 256, (6, *SIZE, 3), dtype=np.uint8)

@@ -115,7 +115,7 @@ def test_onnxruntime_runs_every_conv_and_residual_add_of_the_cpu_graph_in_intege
 def test_int8_exports_agree_with_fp32_on_held_out_training_clips(int8_files):
     for name, (_, result) in int8_files.items():
         note = next(line for line in result.notes if line.startswith("INT8 vs PyTorch FP32 on"))
-        assert "held-out training clips" in note and "threshold 0.98: ok" in note, note
+        assert "held-out training clips" in note and "thresholds 0.98 and 1: ok" in note, note
         assert result.verification.passed and result.precision == "int8" and result.format == name
         assert any("from the mars train split" in line for line in result.notes)
     assert "percentile" in " ".join(int8_files["onnx-int8-cpu"][1].notes)
@@ -149,6 +149,26 @@ def test_export_refuses_below_the_threshold_and_writes_nothing(tmp_path, checkpo
     refused = r"held-out training clips: min cosine 0.9[0-9]* < 1 \(embedding off\); nothing"
     with pytest.raises(int8.Int8AccuracyError, match=refused):
         api.export(checkpoints["sta_tiny"], "onnx-int8-cpu", out, calib=synth_mars, min_cosine=1.0)
+    assert not out.exists()
+
+
+def test_export_refuses_int8_that_loses_the_differences_between_clips(tmp_path, checkpoints, synth_mars):
+    """Embeddings that barely differ between clips (as in a collapsed or barely trained model): INT8 keeps every
+    cosine near 1, yet its error exceeds the differences that retrieval ranks by, so the export is refused."""
+    import torch
+
+    from reid_train.engine.checkpoint import save_checkpoint
+
+    path = tmp_path / "collapsed.pt"
+    payload = torch.load(checkpoints["sta_tiny"], weights_only=True)
+    for bn in ("backbone.layer4.0.bn2", "backbone.layer4.0.downsample.1"):  # the last block: ~constant features
+        payload["model"][f"{bn}.weight"].fill_(1e-4)
+        payload["model"][f"{bn}.bias"].fill_(1.5)
+    save_checkpoint(path, payload)
+    out = tmp_path / "m.onnx"
+    refused = r"INT8 error is [0-9.e+]+ x the spread between the clips' embeddings \(allowed 1; min cosine (0\.99|1\.0)"
+    with pytest.raises(int8.Int8AccuracyError, match=refused):
+        api.export(path, "onnx-int8-cpu", out, calib=synth_mars)
     assert not out.exists()
 
 

@@ -16,8 +16,10 @@ from reid_export.verification import (
     check_case,
     check_clips,
     compare,
+    cosines,
     open_onnx,
     run_with_selection,
+    spread_error,
     tolerance_for,
     tracklet_frames,
     verify,
@@ -260,3 +262,14 @@ def test_verify_cli_json_reports_the_selections_of_sta(reid, full_exports, check
                                     "epsilon": 1e-4}
     assert [(case["selections"], case["flips"], case["problem"]) for case in report["cases"]] == [(8, [], "")] * 2
     assert "frame selections: all 16 (clip, region) agree with PyTorch" in run.err
+
+
+def test_spread_error_weighs_the_error_against_the_differences_between_clips():
+    rng = np.random.default_rng(0)
+    collapsed = 10 * rng.normal(size=(1, 16)) + 1e-4 * rng.normal(size=(8, 16))  # every clip nearly one vector
+    noisy = collapsed + 1e-3 * rng.normal(size=(8, 16))
+    assert cosines(collapsed, noisy).min() > 0.9999 and spread_error(collapsed, noisy) > 5  # cosine cannot tell
+    spread = rng.normal(size=(8, 16))
+    assert spread_error(spread, spread + 1e-3 * rng.normal(size=(8, 16))) < 0.01
+    assert spread_error(spread, 3 * spread) == pytest.approx(0.0, abs=1e-9)  # scale-free, like cosine retrieval
+    assert np.isnan(spread_error(spread[:1], spread[:1]))  # one clip has no spread to measure

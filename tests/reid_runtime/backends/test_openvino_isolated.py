@@ -82,3 +82,18 @@ def test_osnet_int8_file_runs_its_convolutions_in_u8(osnet_files, make_tracklets
     int8 = model.embed(tracklets)
     assert _cosines(int8, reid_runtime.load(osnet_files["fp32"], threads=1).embed(tracklets)).min() > 0.99
     assert _cosines(int8, reid_runtime.load(osnet_files["int8"], threads=1).embed(tracklets)).min() > 0.99
+
+
+@in_child
+def test_osnet_int8_profile_shows_integer_kernels(osnet_files):
+    from reid_runtime.bench.ops import bench_ops
+
+    report = bench_ops([osnet_files["int8"], osnet_files["fp32"]], ["openvino"], seq_len=2, threads=1, runs=2,
+                       warmup=1)
+    int8, fp32 = report.entries
+    assert int8.status == "ok" and int8.calls == 2 and int8.backend == "openvino"
+    convolutions = {row.kernel for row in int8.rows if row.op in ("Convolution", "GroupConvolution")}
+    # what a user reads off the table: every convolution (the depthwise ones and the gates' 1x1 included) ran in I8
+    assert convolutions and all(kernel.endswith("_I8") for kernel in convolutions), convolutions
+    assert not any(row.kernel.endswith("_I8") for row in fp32.rows)
+    assert "GroupConvolution" in report.table()
