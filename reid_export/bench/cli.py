@@ -12,21 +12,7 @@ from pathlib import Path
 import click
 
 from reid_runtime.cli import options
-
-
-def _done(report, out: Path | None, stem: str, as_json: bool, plot=None) -> None:
-    """Print the table; write ``<stem>.json`` / ``.md`` (/ ``.png``) to ``out``; print the JSON with ``--json``."""
-    from reid_runtime.bench.report import write
-
-    echo = options.make_echo(as_json)
-    echo(report.table())
-    if out is not None:
-        written = write(report, out, stem, plot=plot)
-        for note in written.skipped:
-            echo(note)
-        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
-    if as_json:
-        options.echo_json(report.to_dict())
+from reid_runtime.cli.bench import publish
 
 
 def _log(line: str) -> None:
@@ -65,8 +51,7 @@ def flops(ctx: click.Context, model: tuple[str, ...], seq_lens: tuple[int, ...],
     from reid_runtime.bench import plots
 
     report = count_flops(model, seq_lens, size, onnx_check, log=_log)
-    report.command = options.command_line(ctx)
-    _done(report, out, "flops", as_json, plot=plots.plot_flops if report.published() else None)
+    publish(ctx, report, out, "flops", as_json, plot=plots.plot_flops if report.published() else None)
 
 
 @click.command()
@@ -104,8 +89,7 @@ def formats(ctx: click.Context, model: str, formats: tuple[str, ...], data_root:
 
     report = bench_formats(model, formats, data_root=data_root, dataset=dataset, seq_len=seq_lens[0],
                            threads=threads, calib=calib, work_dir=work, runs=runs, min_seconds=min_seconds, log=_log)
-    report.command = options.command_line(ctx)
-    _done(report, out, "formats", as_json)
+    publish(ctx, report, out, "formats", as_json)
 
 
 @click.command()
@@ -139,8 +123,7 @@ def mixed(ctx: click.Context, model: str, tracklets: int, cap: int, batch_sizes:
 
     report = bench_mixed(model, tracklets=tracklets, cap=cap, batch_size=batch_sizes[0], pack_frames=pack_frames,
                          tracks_table=tracks_table, threads=threads, work_dir=work, log=_log)
-    report.command = options.command_line(ctx)
-    _done(report, out, "mixed", as_json, plot=plots.plot_mixed)
+    publish(ctx, report, out, "mixed", as_json, plot=plots.plot_mixed)
 
 
 @click.command()
@@ -190,7 +173,6 @@ def tradeoff(ctx: click.Context, model: tuple[str, ...], size: tuple[int, int] |
     report = bench_tradeoff(model, formats, size=size, seq_len=seq_lens[0], backends=backends, data_root=data_root,
                             dataset=dataset, calib=calib, threads=threads, runs=runs, min_seconds=min_seconds,
                             work_dir=work, log=_log)
-    report.command = options.command_line(ctx)
-    _done(report, out, "tradeoff", as_json, plot=plots.plot_tradeoff)
+    publish(ctx, report, out, "tradeoff", as_json, plot=plots.plot_tradeoff)
     if not any(row.ms_per_clip is not None for row in report.rows):
         raise ReidError("nothing was timed: every export or timing failed (the reasons are in the table above)")

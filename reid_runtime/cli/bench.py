@@ -5,6 +5,7 @@ extras through the ``reid.bench`` registry and are listed as not installed where
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,6 +28,23 @@ def bench() -> None:
       reid bench mixed --model runs/demo/best.pt --tracklets 24
       reid bench ops --model sta_int8_cpu.onnx --backends onnxruntime,openvino --threads 2
     """
+
+
+def publish(ctx: click.Context, report: Any, out: Path | None, stem: str, as_json: bool, plot: Any = None) -> None:
+    """The end of every base benchmark command: record the command line, print the table, write ``out/<stem>.*``
+    (and say which files, or why a picture was skipped) and, with ``--json``, print the report as JSON."""
+    from reid_runtime.bench.report import write
+
+    echo = options.make_echo(as_json)
+    report.command = options.command_line(ctx)
+    echo(report.table())
+    if out is not None:
+        written = write(report, out, stem, plot=plot)
+        for note in written.skipped:
+            echo(note)
+        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
+    if as_json:
+        options.echo_json(report.to_dict())
 
 
 @click.command()
@@ -70,9 +88,7 @@ def latency(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...
     """
     from reid_runtime.bench import plots
     from reid_runtime.bench.latency import bench_latency, macs_from_flops
-    from reid_runtime.bench.report import write
 
-    echo = options.make_echo(as_json)
     if out is not None:
         from reid_runtime.services.checks import refuse_overwriting_inputs
 
@@ -81,15 +97,7 @@ def latency(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...
     report = bench_latency(list(model), backends, batch_sizes=batch_sizes, seq_lens=seq_lens, threads=threads,
                            runs=runs, warmup=warmup, min_seconds=min_seconds, rounds=rounds, measure_peak=peak,
                            macs=macs_from_flops(macs) if macs else None, log=lambda line: click.echo(line, err=True))
-    report.command = options.command_line(ctx)
-    echo(report.table())
-    if out is not None:
-        written = write(report, out, "latency", plot=plots.plot_latency)
-        for note in written.skipped:
-            echo(note)
-        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
-    if as_json:
-        options.echo_json(report.to_dict())
+    publish(ctx, report, out, "latency", as_json, plot=plots.plot_latency)
     if not any(entry.status == "ok" for entry in report.entries):
         raise ReidError("nothing was timed: every model failed or was skipped (the reasons are in the table above)")
 
@@ -110,7 +118,6 @@ def seeds(ctx: click.Context, groups: tuple[str, ...], seq_lens: tuple[int] | No
       reid bench seeds --eval sta=runs/sta_s0/eval.json,runs/sta_s1/eval.json --eval tp=runs/tp_s0/eval.json
       reid bench seeds --eval avg=a0/eval.json,a1/eval.json,a2/eval.json --seq-lens 4 --out bench/ --json
     """
-    from reid_runtime.bench.report import write
     from reid_runtime.bench.seeds import summarize_seeds
 
     parsed: dict[str, list[str]] = {}
@@ -120,14 +127,7 @@ def seeds(ctx: click.Context, groups: tuple[str, ...], seq_lens: tuple[int] | No
             raise click.BadParameter(f"{item!r}: expected NAME=EVAL_JSON[,EVAL_JSON...]", param_hint="--eval")
         parsed.setdefault(name, []).extend(f for f in files.split(",") if f)
     report = summarize_seeds(parsed, seq_lens[0] if seq_lens else None)
-    report.command = options.command_line(ctx)
-    echo = options.make_echo(as_json)
-    echo(report.table())
-    if out is not None:
-        written = write(report, out, "seeds")
-        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
-    if as_json:
-        options.echo_json(report.to_dict())
+    publish(ctx, report, out, "seeds", as_json)
 
 
 @click.command()
@@ -160,21 +160,13 @@ def ops(ctx: click.Context, model: tuple[str, ...], backends: tuple[str, ...], b
       reid bench ops --model osnet_int8_cpu.onnx --model resnet50_int8_cpu.onnx --backends openvino --out bench/
     """
     from reid_runtime.bench.ops import bench_ops
-    from reid_runtime.bench.report import write
 
-    echo = options.make_echo(as_json)
     if out is not None:
         from reid_runtime.services.checks import refuse_overwriting_inputs
 
         refuse_overwriting_inputs(out, [("the model", m) for m in model], inside=["ops.json", "ops.md"])
     report = bench_ops(list(model), backends, batch=batch_sizes[0], seq_len=seq_lens[0], threads=threads, runs=runs,
                        warmup=warmup, top=top, log=lambda line: click.echo(line, err=True))
-    report.command = options.command_line(ctx)
-    echo(report.table())
-    if out is not None:
-        written = write(report, out, "ops")
-        echo(f"Wrote {', '.join(str(f) for f in written.files)}")
-    if as_json:
-        options.echo_json(report.to_dict())
+    publish(ctx, report, out, "ops", as_json)
     if not any(entry.status == "ok" for entry in report.entries):
         raise ReidError("nothing was profiled: " + "; ".join(entry.reason for entry in report.entries))
