@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-TRAIN_MODES: tuple[str, ...] = ("random", "restricted")
+TRAIN_MODES: tuple[str, ...] = ("random", "restricted", "consecutive")
 TEST_MODES: tuple[str, ...] = ("evenly", "dense", "all")
 
 
@@ -41,6 +41,7 @@ def sample_train_indices(n_frames: int, seq_len: int, mode: str, rng: np.random.
 
     ``random``: ``seq_len`` distinct frames drawn uniformly, kept in temporal order.
     ``restricted``: ``[0, n_frames)`` cut into ``seq_len`` near-equal chunks, one random frame per chunk.
+    ``consecutive``: ``seq_len`` consecutive frames from a uniformly drawn start (the AITL authors' released code).
     Tracklets shorter than ``seq_len`` are padded by repetition in order (see the module docstring);
     that clip holds every frame, so it is the same whatever ``rng`` draws.
     """
@@ -50,6 +51,8 @@ def sample_train_indices(n_frames: int, seq_len: int, mode: str, rng: np.random.
         return _repeat_in_order(n_frames, seq_len)
     if mode == "random":
         return np.sort(rng.choice(n_frames, size=seq_len, replace=False)).astype(np.int64)
+    if mode == "consecutive":
+        return int(rng.integers(0, n_frames - seq_len + 1)) + np.arange(seq_len, dtype=np.int64)
     edges = np.arange(seq_len + 1, dtype=np.int64) * n_frames // seq_len
     return rng.integers(edges[:-1], edges[1:]).astype(np.int64)
 

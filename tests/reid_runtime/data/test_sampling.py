@@ -34,6 +34,14 @@ def test_restricted_mode_draws_one_frame_per_chunk():
         assert set(draws[:, i].tolist()) == set(range(edges[i], edges[i + 1]))
 
 
+def test_consecutive_mode_draws_a_run_of_frames_from_any_start():
+    rng = np.random.default_rng(3)
+    draws = np.stack([sample_train_indices(10, 4, "consecutive", rng) for _ in range(300)])
+    assert (np.diff(draws, axis=1) == 1).all()  # adjacent frames, no gaps
+    assert set(draws[:, 0].tolist()) == set(range(7))  # every start 0..n-T, the last window included
+    np.testing.assert_array_equal(sample_train_indices(3, 4, "consecutive", rng), [0, 0, 1, 2])  # short: padded
+
+
 @pytest.mark.parametrize("mode", TRAIN_MODES)
 def test_train_sampling_follows_the_generator(mode):
     a = [sample_train_indices(50, 8, mode, np.random.default_rng(7)) for _ in range(2)]
@@ -102,7 +110,7 @@ def test_bad_lengths_raise_naming_the_value():
 
 
 def test_unknown_modes_list_the_valid_ones():
-    with pytest.raises(ValueError, match="random, restricted"):
+    with pytest.raises(ValueError, match="random, restricted, consecutive"):
         sample_train_indices(5, 4, "dense", np.random.default_rng(0))
     with pytest.raises(ValueError, match="evenly, dense, all"):
         sample_test_clips(5, 4, "random")
