@@ -1,11 +1,11 @@
 """The STA paper's Table 1, done with equal heads: Avg, STA without fusion, STA without the inter-frame
-regularization, full STA and temporal pooling, 3 seeds each, on the synthetic benchmark (CPU).
+regularization, full STA and temporal pooling, 5 seeds each, on the synthetic benchmark (CPU).
 
     python -m benchmarks.ablation_sta [reid bench seeds options]
 
 1. ``reid data synth`` (MARS layout, 40 identities, 128x64, seed 0): the same data for every run.
 2. Per variant and seed: ``reid train --config demo`` with only the variant's settings and ``train.seed`` changed
-   (sta_tiny / tp_tiny, the demo's 60 iterations of 8 identities x 4 clips, from random weights), then ``reid eval``
+   (sta_tiny / tp_tiny, 3x the demo's 60 iterations of 8 identities x 4 clips, from random weights), then ``reid eval``
    (standard protocol, dense test clips of T=4).
 3. ``reid bench seeds``: mean ± std per variant.
 4. ``reid probe`` of every seed of the full STA variant on the test split's per-frame event labels: where its
