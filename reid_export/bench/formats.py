@@ -10,6 +10,7 @@ repository entry is exported but served by Triton, not timed here.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ class FormatRow:
     export_s: float | None = None
     verified: bool | None = None
     cosine_min: float | None = None      # the export's own check vs PyTorch (worst case of its grid)
+    spread_error: float | None = None    # its error / the spread between the checked clips (worst case)
     mAP: float | None = None
     R1: float | None = None
     ms_per_tracklet: float | None = None
@@ -81,16 +83,16 @@ class FormatsReport:
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        lines = ["| format | status | size MB | verified | min cosine vs PyTorch | mAP | R1 | ms/tracklet | frames/s | "
-                 "throughput vs PyTorch |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines = ["| format | status | size MB | verified | min cosine vs PyTorch | error / spread | mAP | R1 | "
+                 "ms/tracklet | frames/s | throughput vs PyTorch |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in self.rows:
             if r.status not in ("ok", "exported"):
-                lines.append(f"| {r.format} | {r.status}: {r.reason} |" + " |" * 8)
+                lines.append(f"| {r.format} | {r.status}: {r.reason} |" + " |" * 9)
                 continue
             status, verified = status_cells(r)
             lines.append(f"| {r.format} | {status} | {cell(r.size_mb, 1)} | {verified} | {cell(r.cosine_min, 5)} | "
-                         f"{cell(r.mAP, 1)} | {cell(r.R1, 1)} | {cell(r.ms_per_tracklet, 2)} | "
-                         f"{cell(r.frames_per_s, 1)} | {cell(r.vs_pytorch, 2)} |")
+                         f"{cell(r.spread_error, 3)} | {cell(r.mAP, 1)} | {cell(r.R1, 1)} | "
+                         f"{cell(r.ms_per_tracklet, 2)} | {cell(r.frames_per_s, 1)} | {cell(r.vs_pytorch, 2)} |")
         return "\n".join(lines)
 
 
@@ -154,6 +156,8 @@ def export_row(model: str, name: str, out_dir: Path, calib: Path | None, input_s
     if result.verification is not None:
         row.verified = result.verification.passed
         row.cosine_min = min(case.min_cosine for case in result.verification.cases)
+        row.spread_error = max((case.spread_error for case in result.verification.cases
+                                if not math.isnan(case.spread_error)), default=None)
     if name == "triton":
         row.status, row.reason = "exported", "a Triton repository entry: served (and timed) by Triton, not here"
         return row, None
@@ -232,7 +236,9 @@ def bench_formats(
     notes = [f"Timed: one call of B=1, T={seq_len} on random pixels in memory, each format in a fresh process next "
              "to the PyTorch model (reid bench latency); throughput vs PyTorch = its p50 / the format's p50.",
              "Verified / min cosine: the export's own check against PyTorch (reid export; INT8 on held-out "
-             "calibration clips), the worst case of its (B, T) grid.",
+             "calibration clips), the worst case of its (B, T) grid. Error / spread: its error against PyTorch "
+             "relative to how much the checked clips' embeddings differ from one another (worst case; INT8 is refused "
+             "above 1, where the differences retrieval ranks by are lost).",
              "INT8 calibration: " + (str(calib) if calib else f"{CALIB_MAX_IMAGES} synthetic person crops "
                                                                 "(reid data synth at the model size)") + "."]
     if dataset:

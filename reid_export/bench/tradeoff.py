@@ -62,6 +62,7 @@ class TradeoffRow:
     size_mb: float | None = None
     verified: bool | None = None
     cosine_min: float | None = None  # the export's own check vs PyTorch
+    spread_error: float | None = None  # its error / the spread between the checked clips
     macs_per_clip: int = 0
     params: int | None = None
     ms_per_clip: float | None = None
@@ -133,16 +134,16 @@ class TradeoffReport:
             score = f"{m.mAP:.1f} ({m.mAP_format})" if m.mAP is not None else "-"
             lines.append(f"| {m.model} | {m.architecture} | {m.input_size[0]}x{m.input_size[1]} | "
                          f"{m.gmacs_per_clip:.4g} | {m.macs_per_frame / 1e9:.4g} | {params} | {score} |")
-        lines += ["", "| model | format | backend | status | size MB | verified | min cosine vs PyTorch | mAP | R1 | "
-                      "ms/clip | clips/s | frames/s | speed vs first model |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| model | format | backend | status | size MB | verified | min cosine vs PyTorch | "
+                      "error / spread | mAP | R1 | ms/clip | clips/s | frames/s | speed vs first model |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in self.rows:
             if r.status not in ("ok", "exported"):
-                lines.append(f"| {r.model} | {r.format} | {r.backend} | {r.status}: {r.reason} |" + " |" * 9)
+                lines.append(f"| {r.model} | {r.format} | {r.backend} | {r.status}: {r.reason} |" + " |" * 10)
                 continue
             status, verified = status_cells(r)
             lines.append(f"| {r.model} | {r.format} | {r.backend} | {status} | {cell(r.size_mb, 2)} | {verified} | "
-                         f"{cell(r.cosine_min, 5)} | {cell(r.mAP, 1)} | {cell(r.R1, 1)} | "
+                         f"{cell(r.cosine_min, 5)} | {cell(r.spread_error, 3)} | {cell(r.mAP, 1)} | {cell(r.R1, 1)} | "
                          f"{cell(r.ms_per_clip, 2)} | {cell(r.clips_per_s, 2)} | {cell(r.frames_per_s, 1)} | "
                          f"{cell(r.vs_first, 2)} |")
         return "\n".join(lines)
@@ -274,7 +275,8 @@ def bench_tradeoff(
                     fp32_file = path
                 common = dict(model=cost.model, architecture=cost.architecture, format=name, status=row.status,
                               reason=row.reason, file=row.files[0] if row.files else "", size_mb=row.size_mb,
-                              verified=row.verified, cosine_min=row.cosine_min, macs_per_clip=cost.macs_per_clip)
+                              verified=row.verified, cosine_min=row.cosine_min,
+                              spread_error=row.spread_error, macs_per_clip=cost.macs_per_clip)
                 if path is None:
                     rows.append(TradeoffRow(backend="-", **common))
                     continue
@@ -381,7 +383,8 @@ def _notes(costs: list[ModelCost], seq_len: int, threads: int | None, calib: Any
         "inference graph (BatchNorm folded into the convolutions); the training-only identity classifier is not in "
         "that graph and not counted.",
         "Each format exported and verified against PyTorch by reid export (as reid bench formats does); size MB: "
-        "the exported file(s). INT8 calibration: "
+        "the exported file(s); error / spread: the export's error against PyTorch relative to how much the checked "
+        "clips' embeddings differ from one another (INT8 is refused above 1). INT8 calibration: "
         + (str(calib) if calib else "synthetic person crops at each model's frame size (reid data synth)") + ".",
         f"Timed: one call of B=1, T={seq_len} on random pixels in memory, every (model, format, backend) in one "
         "reid bench latency run, each in a fresh process; threads: " + (str(threads) if threads else
