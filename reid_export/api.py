@@ -13,6 +13,7 @@ a model is built, so option errors answer at once.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class ExportResult:
     verification: VerifyReport | None = None  # None with no_verify, or when starting from an exported file
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    spread_error: float | None = None  # INT8: error / spread between the held-out clips' embeddings
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class ExportResult:
             "verification": None if self.verification is None else self.verification.to_dict(),
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
+            "spread_error": None if self.spread_error is None or math.isnan(self.spread_error) else self.spread_error,
         }
 
     def lines(self) -> list[str]:
@@ -199,7 +202,7 @@ def _onnx_builder(name: str, precision: str, int8_scheme: str = "tensorrt") -> C
     def build(job: _Job) -> ExportResult:
         done = _export_onnx(job, job.out, precision, split=job.options["split"], int8_scheme=int8_scheme)
         return ExportResult(name, _source(job), done.files, done.precisions, precision, done.verification,
-                            list(done.notes))
+                            list(done.notes), spread_error=done.spread_error)
 
     return build
 

@@ -393,6 +393,7 @@ class Int8Graphs:
     notes: list[str]
     holdout: np.ndarray
     min_cosine: float
+    spread_error: float  # error / spread between the held-out clips' embeddings (nan for one clip)
 
 
 def quantize_graphs(graphs: dict[str, onnx.ModelProto], model: Any, calib: str | Path, *,
@@ -439,7 +440,7 @@ def quantize_graphs(graphs: dict[str, onnx.ModelProto], model: Any, calib: str |
             f"{MAX_SPREAD_ERROR:g}; min cosine {case.min_cosine:.6f}): the differences that tell people apart are "
             "lost; nothing was written. The FP32 embeddings barely differ between clips, as in a collapsed or barely "
             "trained model: train longer or from ImageNet weights, or deploy FP32 / FP16")
-    return Int8Graphs(quantized, precisions, notes, holdout, float(case.min_cosine))
+    return Int8Graphs(quantized, precisions, notes, holdout, float(case.min_cosine), float(case.spread_error))
 
 
 # ---------------------------------------------------------------- what TensorRT's parser takes

@@ -50,6 +50,7 @@ class OnnxExport:
     seconds: float
     verification: VerifyReport | None = None  # None with verify=False
     notes: list[str] = field(default_factory=list)
+    spread_error: float | None = None  # INT8: error / spread between the held-out clips (reid_export.int8)
 
 
 def aggregation_of(model: nn.Module) -> str:
@@ -242,6 +243,7 @@ def finish_export(
         companions = {"backbone": head_path.name, "head": backbone_path.name}
     precisions = dict.fromkeys(graphs, precision)
     notes: list[str] = []
+    spread_error: float | None = None
     real = None
     if precision == "fp16":
         from reid_export.fp16 import convert_fp16
@@ -257,7 +259,7 @@ def finish_export(
         done = int8.quantize_graphs(graphs, model, calib, runner=lambda graphs: _runner(graphs, model),
                                     scheme=int8_scheme, method=calib_method, dataset=calib_dataset,
                                     seq_len=calib_seq_len, max_images=calib_max_images, threshold=threshold, out=out)
-        graphs, notes = done.graphs, notes + done.notes
+        graphs, notes, spread_error = done.graphs, notes + done.notes, done.spread_error
         precisions.update(done.precisions)
         real = ("calib-holdout", list(done.holdout))
 
@@ -285,7 +287,8 @@ def finish_export(
         check_opset_import(graph, opset, f"{precisions[role]} {role} graph")
         write_bytes_atomic(paths[role], graph.SerializeToString())
     return OnnxExport(files=list(paths.values()), precisions=list(precisions.values()),
-                        seconds=time.perf_counter() - started, verification=report, notes=notes)
+                      seconds=time.perf_counter() - started, verification=report, notes=notes,
+                      spread_error=spread_error)
 
 
 def export_model(

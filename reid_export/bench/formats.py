@@ -35,7 +35,7 @@ class FormatRow:
     export_s: float | None = None
     verified: bool | None = None
     cosine_min: float | None = None      # the export's own check vs PyTorch (worst case of its grid)
-    spread_error: float | None = None    # its error / the spread between the checked clips (worst case)
+    spread_error: float | None = None    # INT8: its error / the spread between the held-out clips
     mAP: float | None = None
     R1: float | None = None
     ms_per_tracklet: float | None = None
@@ -153,11 +153,11 @@ def export_row(model: str, name: str, out_dir: Path, calib: Path | None, input_s
         return FormatRow(name, "failed", str(exc).splitlines()[0]), None
     row = FormatRow(name, "ok", files=[str(p) for p in result.files], size_mb=_size_mb(result.files),
                     export_s=result.seconds)
+    if result.spread_error is not None and not math.isnan(result.spread_error):
+        row.spread_error = result.spread_error
     if result.verification is not None:
         row.verified = result.verification.passed
         row.cosine_min = min(case.min_cosine for case in result.verification.cases)
-        row.spread_error = max((case.spread_error for case in result.verification.cases
-                                if not math.isnan(case.spread_error)), default=None)
     if name == "triton":
         row.status, row.reason = "exported", "a Triton repository entry: served (and timed) by Triton, not here"
         return row, None
@@ -236,8 +236,8 @@ def bench_formats(
     notes = [f"Timed: one call of B=1, T={seq_len} on random pixels in memory, each format in a fresh process next "
              "to the PyTorch model (reid bench latency); throughput vs PyTorch = its p50 / the format's p50.",
              "Verified / min cosine: the export's own check against PyTorch (reid export; INT8 on held-out "
-             "calibration clips), the worst case of its (B, T) grid. Error / spread: its error against PyTorch "
-             "relative to how much the checked clips' embeddings differ from one another (worst case; INT8 is refused "
+             "calibration clips), the worst case of its (B, T) grid. Error / spread (INT8): its error against FP32 "
+             "on the held-out training clips relative to how much their embeddings differ from one another (refused "
              "above 1, where the differences retrieval ranks by are lost).",
              "INT8 calibration: " + (str(calib) if calib else f"{CALIB_MAX_IMAGES} synthetic person crops "
                                                                 "(reid data synth at the model size)") + "."]

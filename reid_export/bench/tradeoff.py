@@ -62,7 +62,7 @@ class TradeoffRow:
     size_mb: float | None = None
     verified: bool | None = None
     cosine_min: float | None = None  # the export's own check vs PyTorch
-    spread_error: float | None = None  # its error / the spread between the checked clips
+    spread_error: float | None = None  # INT8: its error / the spread between the held-out clips
     macs_per_clip: int = 0
     params: int | None = None
     ms_per_clip: float | None = None
@@ -383,8 +383,8 @@ def _notes(costs: list[ModelCost], seq_len: int, threads: int | None, calib: Any
         "inference graph (BatchNorm folded into the convolutions); the training-only identity classifier is not in "
         "that graph and not counted.",
         "Each format exported and verified against PyTorch by reid export (as reid bench formats does); size MB: "
-        "the exported file(s); error / spread: the export's error against PyTorch relative to how much the checked "
-        "clips' embeddings differ from one another (INT8 is refused above 1). INT8 calibration: "
+        "the exported file(s); error / spread (INT8): the error against FP32 on the held-out training clips relative "
+        "to how much their embeddings differ from one another (refused above 1). INT8 calibration: "
         + (str(calib) if calib else "synthetic person crops at each model's frame size (reid data synth)") + ".",
         f"Timed: one call of B=1, T={seq_len} on random pixels in memory, every (model, format, backend) in one "
         "reid bench latency run, each in a fresh process; threads: " + (str(threads) if threads else
