@@ -50,9 +50,9 @@ and gallery frames never calibrate) or a folder of person crops (searched recurs
 query or gallery subfolder is refused). 20% of the clips are held out to measure INT8 against FP32: min cosine
 (``--min-cosine``, selection-aware) and the error relative to the spread between the clips' embeddings (at most 1,
 ``MAX_SPREAD_ERROR``). The second catches what cosine cannot: when every clip's embedding is nearly the same vector
-(measured on an 80-step MobileNetV3-Large STA: the FP32 embeddings vary by 1e-4 of their norm), INT8 can keep every
-cosine at 0.99999 and still scramble the ranking (its mAP halved, 11.1 -> 5.7, error 2000x the spread); ResNet-50,
-ResNet-18 and OSNet x1.0 trained the same way give 0.35, 0.06 and 0.49.
+(an 80-step MobileNetV3-Large STA, benchmarks/results/tradeoff_cpu/trained_128x64), INT8 can keep every cosine at
+0.99999 and still scramble the ranking (its mAP halved, 11.1 -> 5.7, before this check; its error is 25,000x the
+spread); ResNet-18, ResNet-50 and OSNet x1.0 trained the same way measure 0.05, 0.40 and 0.42.
 """
 
 from __future__ import annotations
