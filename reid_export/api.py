@@ -13,7 +13,6 @@ a model is built, so option errors answer at once.
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -58,7 +57,7 @@ class ExportResult:
             "verification": None if self.verification is None else self.verification.to_dict(),
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
-            "spread_error": None if self.spread_error is None or math.isnan(self.spread_error) else self.spread_error,
+            "spread_error": self.spread_error,
         }
 
     def lines(self) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -259,7 +260,8 @@ def finish_export(
         done = int8.quantize_graphs(graphs, model, calib, runner=lambda graphs: _runner(graphs, model),
                                     scheme=int8_scheme, method=calib_method, dataset=calib_dataset,
                                     seq_len=calib_seq_len, max_images=calib_max_images, threshold=threshold, out=out)
-        graphs, notes, spread_error = done.graphs, notes + done.notes, done.spread_error
+        graphs, notes = done.graphs, notes + done.notes
+        spread_error = None if math.isnan(done.spread_error) else done.spread_error  # nan: one held-out clip
         precisions.update(done.precisions)
         real = ("calib-holdout", list(done.holdout))
 

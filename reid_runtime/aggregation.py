@@ -13,6 +13,11 @@ import numpy as np
 EPS = 1e-12  # the clamp of STAHead's score normalization
 
 
+def sta_weights(scores: np.ndarray, axis: int) -> np.ndarray:
+    """Eq. 4: each region's scores normalised over the frames (along ``axis``), clamped as STAHead clamps."""
+    return scores / np.maximum(scores.sum(axis=axis, keepdims=True), EPS)
+
+
 def sta_fuse(scores: np.ndarray, strips: np.ndarray, fusion: bool = True) -> np.ndarray:
     """``scores`` (B, T, K) un-normalised ``s_{n,k}``, ``strips`` (B, T, K, C) -> fused (B, 2C) or (B, C).
 
@@ -23,7 +28,7 @@ def sta_fuse(scores: np.ndarray, strips: np.ndarray, fusion: bool = True) -> np.
     strips = np.asarray(strips, dtype=np.float32)
     if scores.ndim != 3 or strips.ndim != 4 or scores.shape != strips.shape[:3]:
         raise ValueError(f"expected scores (B, T, K) and strips (B, T, K, C), got {scores.shape} and {strips.shape}")
-    weights = scores / np.maximum(scores.sum(axis=1, keepdims=True), EPS)
+    weights = sta_weights(scores, axis=1)
     weighted = (weights[..., None] * strips).sum(axis=1).mean(axis=1)
     if not fusion:
         return weighted

@@ -7,3 +7,7 @@ class ReidError(Exception):
 
 class DatasetLayoutError(ReidError):
     """A dataset folder does not have the on-disk layout its reader expects."""
+
+
+class BackendOptionError(ReidError):
+    """A backend was asked for an option it does not take (e.g. ``profile`` on one without an operator profiler)."""

@@ -30,7 +30,7 @@ from reid_runtime.backends.base import Backend
 from reid_runtime.data.frames import FrameReadError, load_frame
 from reid_runtime.data.sampling import TEST_MODES, sample_test_clips
 from reid_runtime.data.tracklet import Tracklet
-from reid_runtime.errors import ReidError
+from reid_runtime.errors import BackendOptionError, ReidError
 
 TrackletInput = Tracklet | Sequence[str | os.PathLike] | np.ndarray
 
@@ -146,7 +146,7 @@ def load(
         options["threads"] = threads
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ReidError(f"the {spec.name} backend does not take {', '.join(unknown)}")
+        raise BackendOptionError(f"the {spec.name} backend does not take {', '.join(unknown)}")
     impl: Backend = impl_class(path if path.exists() else str(model), **options)
     return ReidModel(impl, threads=threads)
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from reid_runtime.aggregation import sta_weights
 from reid_runtime.data.frames import load_clip, load_frame
 from reid_runtime.data.sampling import sample_test_clips
 from reid_runtime.data.tracklet import Tracklet
@@ -317,7 +318,7 @@ def save_attention_overlays(
         picked = sample_test_clips(len(tracklet), frames_per_clip, "evenly")[0]
         frames = load_clip([tracklet.frames[i] for i in picked], model.input_size)
         scores, _ = backend.run_backbone(frames.transpose(0, 3, 1, 2).astype(np.float32))
-        scores = scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-12)
+        scores = sta_weights(scores, axis=0)
         image = attention_overlay_image(frames, scores)
         name = f"attention_q{int(index)}_pid{tracklet.pid}_c{tracklet.camid}.png"
         paths.append(write_atomic(out_dir / name, lambda f, image=image: image.save(f, format="PNG")))

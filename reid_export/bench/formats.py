@@ -10,7 +10,6 @@ repository entry is exported but served by Triton, not timed here.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -152,9 +151,7 @@ def export_row(model: str, name: str, out_dir: Path, calib: Path | None, input_s
     except ReidError as exc:
         return FormatRow(name, "failed", str(exc).splitlines()[0]), None
     row = FormatRow(name, "ok", files=[str(p) for p in result.files], size_mb=_size_mb(result.files),
-                    export_s=result.seconds)
-    if result.spread_error is not None and not math.isnan(result.spread_error):
-        row.spread_error = result.spread_error
+                    export_s=result.seconds, spread_error=result.spread_error)
     if result.verification is not None:
         row.verified = result.verification.passed
         row.cosine_min = min(case.min_cosine for case in result.verification.cases)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from reid_runtime.bench.machine import describe_machine
-from reid_runtime.errors import ReidError
+from reid_runtime.errors import BackendOptionError, ReidError
 
 PROFILING_BACKENDS = ("onnxruntime", "openvino")
 
@@ -163,9 +163,7 @@ def profile_entry(model: str | os.PathLike, backend: str, batch: int, seq_len: i
     entry = OpsEntry(str(model), backend)
     try:
         loaded = reid_runtime.load(model, backend=backend, threads=threads, profile=True)
-    except ReidError as exc:
-        if "does not take profile" not in str(exc):
-            raise
+    except BackendOptionError:
         raise ReidError(f"{model}: this backend has no operator profiler; profile an exported .onnx file on "
                         f"{' or '.join(PROFILING_BACKENDS)}") from None
     entry.backend = loaded.backend_name

@@ -188,7 +188,7 @@ def evaluate(
     loaded = as_model(model, backend=backend, threads=threads, input_size=input_size)
     label = model_label(model, loaded)
     log(loaded.describe())
-    tracklets, q_rows, g_rows = _unique_tracklets(splits)
+    tracklets, q_rows, g_rows = unique_tracklets(splits)
 
     embeddings: list[np.ndarray] = []
     failed: dict[int, str] = {}  # row in tracklets -> why it could not be embedded (first clip length that failed)
@@ -276,7 +276,7 @@ def _pictures(model: ReidModel, splits: DatasetSplits, ranked: dict[str, Any], o
     return paths + overlays
 
 
-def _unique_tracklets(splits: DatasetSplits) -> tuple[list[Tracklet], list[int], list[int]]:
+def unique_tracklets(splits: DatasetSplits) -> tuple[list[Tracklet], list[int], list[int]]:
     """The distinct query + gallery tracklets, and the rows of the query and of the gallery among them."""
     unique: dict[Any, Tracklet] = {}
     for tracklet in [*splits.query, *splits.gallery]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from reid_runtime.aggregation import EPS
+from reid_runtime.aggregation import sta_weights
 from reid_runtime.data.frame_events import EVENT_KINDS, EVENTS_FILE, EventBox, read_frame_events
 from reid_runtime.data.frames import FrameReadError
 from reid_runtime.data.sampling import TEST_MODES, sample_test_clips
@@ -255,7 +255,6 @@ def attention_probe(
     log(loaded.describe())
 
     tallies: dict[str, _Tally] = {ALL: _Tally()}
-    kinds_seen: set[str] = set()
     counts = {"clips": 0, "frames": 0, "labelled_frames": 0, "num_regions": 0}
     skipped: list[dict[str, Any]] = []
     bar = None
@@ -265,16 +264,16 @@ def attention_probe(
         bar = tqdm(total=len(tracklets), unit="tracklet", desc="probe", leave=False)
     try:
         for batch in _batches(tracklets, seq_len, sampling, max_clips, batch_size * seq_len):
-            _run_batch(loaded, batch, by_frame, min_cover, batch_size * seq_len, tallies, kinds_seen, counts,
-                       skipped, strict)
+            _run_batch(loaded, batch, by_frame, min_cover, batch_size * seq_len, tallies, counts, skipped, strict)
             if bar is not None:
                 bar.update(len(batch))
     finally:
         if bar is not None:
             bar.close()
 
-    ordered = [k for k in EVENT_KINDS if k in kinds_seen] + sorted(kinds_seen - set(EVENT_KINDS))
-    rows = [tallies[ALL].row(ALL)] + [tallies.setdefault(k, _Tally()).row(k) for k in ordered]
+    seen = set(tallies) - {ALL}  # every kind labelled in a probed clip has its tally
+    ordered = [k for k in EVENT_KINDS if k in seen] + sorted(seen - set(EVENT_KINDS))
+    rows = [tallies[ALL].row(ALL)] + [tallies[k].row(k) for k in ordered]
     report = ProbeReport(
         rows=rows, model=label, backend=loaded.backend_name, dataset=dataset, data_root=str(data_root),
         events=str(events_path), split=split, seq_len=seq_len, sampling=sampling, max_clips=max_clips,
@@ -306,10 +305,9 @@ def _write(report: ProbeReport, out: Path, log: Log) -> None:
 
 def _split_tracklets(splits: DatasetSplits, split: str) -> list[Tracklet]:
     if split == "test":
-        unique: dict[Any, Tracklet] = {}
-        for tracklet in [*splits.query, *splits.gallery]:
-            unique.setdefault(tracklet.key, tracklet)
-        return list(unique.values())
+        from reid_runtime.services.evaluate import unique_tracklets
+
+        return unique_tracklets(splits)[0]
     return list(getattr(splits, split))
 
 
@@ -360,8 +358,8 @@ def _batches(tracklets: list[Tracklet], seq_len: int, sampling: str, max_clips: 
 
 
 def _run_batch(model: ReidModel, batch: list[_Job], by_frame: dict[str, tuple[EventBox, ...]], min_cover: float,
-               max_frames: int, tallies: dict[str, _Tally], kinds_seen: set[str], counts: dict[str, int],
-               skipped: list[dict[str, Any]], strict: bool) -> None:
+               max_frames: int, tallies: dict[str, _Tally], counts: dict[str, int], skipped: list[dict[str, Any]],
+               strict: bool) -> None:
     from reid_runtime.model import backbone_terms, load_frames
 
     decoded, ready = [], []
@@ -389,7 +387,6 @@ def _run_batch(model: ReidModel, batch: list[_Job], by_frame: dict[str, tuple[Ev
         cells = [frame_cells(by_frame.get(_key(job.tracklet.frames[f]), ()), num_regions, min_cover)
                  for f in job.frames]
         kinds = {kind for frame in cells for kind in frame}
-        kinds_seen.update(kinds)
         counts["frames"] += len(job.frames)
         counts["labelled_frames"] += sum(bool(frame) for frame in cells)
         positions = np.searchsorted(job.frames, job.clips)  # (n, T) rows of own / cells
@@ -400,7 +397,7 @@ def _run_batch(model: ReidModel, batch: list[_Job], by_frame: dict[str, tuple[Ev
         for clip in positions:
             counts["clips"] += 1
             raw = own[clip]
-            weights = raw / np.maximum(raw.sum(axis=0, keepdims=True), EPS)  # Eq. 4 over the clip's frames
+            weights = sta_weights(raw, axis=0)  # Eq. 4 over the clip's frames
             clean = ~labelled[clip]
             tallies[ALL].add(weights, labelled[clip], clean, job.index)
             for kind, mask in per_kind.items():
