@@ -89,8 +89,9 @@ def write_dukev(config: SynthConfig, root: Path, cameras: dict[int, Camera]) -> 
     csv_rows, event_rows = [], []
     for entry in entries:
         folder = entry.path(root)
-        rendered = render_job(entry.job, cameras, config, [folder / name for name in entry.names])
-        event_rows += rendered.rows(root, [folder / name for name in entry.names])
+        paths = [folder / name for name in entry.names]
+        rendered = render_job(entry.job, cameras, config, paths)
+        event_rows += rendered.rows(root, paths)
         if entry.query:
             query = entry.path(root, "query")
             shutil.copytree(folder, query)

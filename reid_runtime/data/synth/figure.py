@@ -32,11 +32,12 @@ class Pose:
     lean: float
 
 
-def _darker(rgb: RGB, factor: float = 0.6) -> RGB:
-    return tuple(int(c * factor) for c in rgb)  # type: ignore[return-value]
+def shade(rgb: RGB, factor: float = 0.6) -> RGB:
+    """``rgb`` scaled by ``factor`` (darker below 1), clamped to 0..255."""
+    return tuple(int(min(255, max(0, c * factor))) for c in rgb)  # type: ignore[return-value]
 
 
-class _Painter:
+class Painter:
     """Figure-relative drawing: (dx, dy) in units of the figure height, feet at dy = 0, head top near dy = -1.
 
     Keeps the pixel box of everything it draws (``box``); with ``draw=None`` it only measures.
@@ -112,7 +113,7 @@ def _garment_bands(colors: tuple[RGB, ...], cover: float, rest: RGB, stripes: in
     return bands
 
 
-def _banded_trapezoid(p: _Painter, cx0: float, y0: float, half0: float, cx1: float, y1: float, half1: float,
+def _banded_trapezoid(p: Painter, cx0: float, y0: float, half0: float, cx1: float, y1: float, half1: float,
                       colors: tuple[RGB, ...], stripes: int = 5) -> None:
     """A trapezoid from (top centre, half width) to (bottom centre, half width), striped if patterned."""
     n = 1 if len(colors) == 1 else stripes
@@ -138,7 +139,7 @@ def draw_figure(draw: ImageDraw.ImageDraw | None, look: Appearance, pose: Pose, 
     width_factor, side_factor, facing, front = _VIEW_GEOMETRY[VIEWS[view]]
     back = VIEWS[view] in ("back", "back-diagonal")
     side = VIEWS[view] in ("left", "right")
-    p = _Painter(draw, x, feet_y, height)
+    p = Painter(draw, x, feet_y, height)
     # the person's own left/right appears swapped when seen from behind
     bag_side = -look.bag_side if back else look.bag_side
     build = look.build * (0.92 if look.female else 1.0)
@@ -198,7 +199,7 @@ def draw_figure(draw: ImageDraw.ImageDraw | None, look: Appearance, pose: Pose, 
         draw_arm(far)
     if look.backpack and side:
         back_edge = shift - forward * shoulder_half
-        p.rect(back_edge, shoulder_y + 0.04, back_edge - forward * 0.1, hip_y - 0.06, look.bag, _darker(look.bag))
+        p.rect(back_edge, shoulder_y + 0.04, back_edge - forward * 0.1, hip_y - 0.06, look.bag, shade(look.bag))
     if look.long_hair and not back:
         p.rect(head_x - head_r * 1.05, head_y, head_x + head_r * 1.05, shoulder_y + 0.09, look.hair)
 
@@ -222,16 +223,16 @@ def draw_figure(draw: ImageDraw.ImageDraw | None, look: Appearance, pose: Pose, 
     if look.backpack and not side:
         if back:
             half = shoulder_half * 0.78
-            p.rect(shift - half, shoulder_y + 0.035, shift + half, hip_y - 0.05, look.bag, _darker(look.bag))
+            p.rect(shift - half, shoulder_y + 0.035, shift + half, hip_y - 0.05, look.bag, shade(look.bag))
         else:
             for sign in (-1, 1):
                 sx = shift + sign * shoulder_half * 0.55
-                p.line((sx, shoulder_y), (sx, shoulder_y + 0.17), 0.018, _darker(look.bag))
+                p.line((sx, shoulder_y), (sx, shoulder_y + 0.17), 0.018, shade(look.bag))
     if look.shoulder_bag:
         p.line((shift - bag_side * shoulder_half * 0.7, shoulder_y + 0.01),
-               (bag_side * hip_half, hip_y - 0.02), 0.016, _darker(look.bag))
+               (bag_side * hip_half, hip_y - 0.02), 0.016, shade(look.bag))
         bx = bag_side * (hip_half + 0.03) if not side else -forward * hip_half * 0.6
-        p.rect(bx - 0.05, hip_y - 0.06, bx + 0.05, hip_y + 0.03, look.bag, _darker(look.bag))
+        p.rect(bx - 0.05, hip_y - 0.06, bx + 0.05, hip_y + 0.03, look.bag, shade(look.bag))
 
     if side:
         draw_arm(near)
@@ -240,7 +241,7 @@ def draw_figure(draw: ImageDraw.ImageDraw | None, look: Appearance, pose: Pose, 
         draw_arm(arms[1])
     if look.handbag:
         hx, hy = (near if side else arms[0 if bag_side < 0 else 1])[1]
-        p.rect(hx - 0.035, hy + 0.01, hx + 0.035, hy + 0.085, look.bag, _darker(look.bag))
+        p.rect(hx - 0.035, hy + 0.01, hx + 0.035, hy + 0.085, look.bag, shade(look.bag))
 
     # head and hair; the face shows only in front views
     p.line((head_x, head_y), (shift, shoulder_y + 0.01), 0.04, look.skin)

@@ -11,7 +11,6 @@ offset, blur, sensor noise) as the person. ``draw_occluder`` returns the pixel b
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +18,7 @@ from PIL import ImageDraw
 
 from reid_runtime.data.synth.appearance import RGB, Appearance, clothing_color, draw_identity
 from reid_runtime.data.synth.camera import muted_color, vary_color
-from reid_runtime.data.synth.figure import Box, Pose, draw_figure
+from reid_runtime.data.synth.figure import Box, Painter, Pose, draw_figure, shade
 
 OCCLUDER_KINDS: tuple[str, ...] = ("person", "bag", "pole", "car", "clutter")
 # region -> (kind, weight): what sits on that side of a person in a crop from an elevated camera
@@ -80,40 +79,14 @@ def draw_occluder_spec(rng: np.random.Generator, region: str) -> Occluder:
     return Occluder(kind, variant, colors, None, 0, phase, offset, scale, seed)
 
 
-def _shade(rgb: RGB, factor: float) -> RGB:
-    return tuple(int(min(255, max(0, c * factor))) for c in rgb)  # type: ignore[return-value]
-
-
-class _Canvas:
-    """Pixel drawing that keeps the box of everything drawn."""
+class _Canvas(Painter):
+    """Pixel drawing (the figure painter at unit scale, so it keeps the box of everything drawn)."""
 
     def __init__(self, draw: ImageDraw.ImageDraw) -> None:
-        self.draw = draw
-        self.box = [math.inf, math.inf, -math.inf, -math.inf]
+        super().__init__(draw, 0.0, 0.0, 1.0)
 
-    def _grow(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        box = self.box
-        box[0], box[1], box[2], box[3] = min(box[0], x0), min(box[1], y0), max(box[2], x1), max(box[3], y1)
-
-    def rect(self, x0: float, y0: float, x1: float, y1: float, color: RGB) -> None:
-        x0, x1, y0, y1 = min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)
-        self._grow(x0, y0, x1, y1)
-        self.draw.rectangle((x0, y0, x1, y1), fill=color)
-
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, color: RGB) -> None:
-        self._grow(cx - rx, cy - ry, cx + rx, cy + ry)
-        self.draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=color)
-
-    def polygon(self, points: list[tuple[float, float]], color: RGB) -> None:
-        xs, ys = [x for x, _ in points], [y for _, y in points]
-        self._grow(min(xs), min(ys), max(xs), max(ys))
-        self.draw.polygon(points, fill=color)
-
-    def line(self, x0: float, y0: float, x1: float, y1: float, color: RGB, width: float) -> None:
-        pixels = max(1, round(width))
-        self._grow(min(x0, x1) - pixels / 2, min(y0, y1) - pixels / 2, max(x0, x1) + pixels / 2,
-                   max(y0, y1) + pixels / 2)
-        self.draw.line((x0, y0, x1, y1), fill=color, width=pixels)
+    def line(self, x0: float, y0: float, x1: float, y1: float, color: RGB, width: float) -> None:  # type: ignore[override]
+        super().line((x0, y0), (x1, y1), width, color)
 
     def lit(self, x0: float, y0: float, x1: float, y1: float, color: RGB, bands: int = 4, across: bool = False,
             spread: float = 0.14) -> None:
@@ -122,9 +95,9 @@ class _Canvas:
             t = (i + 0.5) / bands
             factor = 1 + spread * (0.6 - 1.6 * abs(t - 0.5)) if across else 1 + spread * (0.5 - t)
             if across:
-                self.rect(x0 + (x1 - x0) * i / bands, y0, x0 + (x1 - x0) * (i + 1) / bands, y1, _shade(color, factor))
+                self.rect(x0 + (x1 - x0) * i / bands, y0, x0 + (x1 - x0) * (i + 1) / bands, y1, shade(color, factor))
             else:
-                self.rect(x0, y0 + (y1 - y0) * i / bands, x1, y0 + (y1 - y0) * (i + 1) / bands, _shade(color, factor))
+                self.rect(x0, y0 + (y1 - y0) * i / bands, x1, y0 + (y1 - y0) * (i + 1) / bands, shade(color, factor))
 
 
 def region_box(region: str, extent: float, width: int, height: int) -> tuple[int, int, int, int]:
@@ -142,14 +115,14 @@ def draw_occluder(draw: ImageDraw.ImageDraw, occluder: Occluder, region: str, ex
                   width: int, height: int) -> Box:
     """Draw ``occluder`` over ``region`` of a ``width`` x ``height`` frame (``frame``: index in the tracklet, for a
     walking person's cycle); returns the pixel box of what was drawn, not clipped to the frame."""
-    canvas = _Canvas(draw)
     box = region_box(region, extent, width, height)
     if occluder.kind == "person":
         return _person(draw, occluder, region, box, frame, width, height)
+    canvas = _Canvas(draw)
     side = region in ("left", "right")
     if occluder.kind == "car":
         if side:
-            _car_side(canvas, occluder, region, box, width, height)
+            _car_side(canvas, occluder, region, box, height)
         else:
             _car_front(canvas, occluder, box, width, height)
     elif occluder.kind == "bag":
@@ -162,7 +135,7 @@ def draw_occluder(draw: ImageDraw.ImageDraw, occluder: Occluder, region: str, ex
         _beside(canvas, occluder, box, width, height)
     else:
         _in_front(canvas, occluder, box, width, height)
-    return tuple(canvas.box)  # type: ignore[return-value]
+    return canvas.box
 
 
 def _person(draw: ImageDraw.ImageDraw, occluder: Occluder, region: str, box: tuple[int, int, int, int], frame: int,
@@ -194,8 +167,8 @@ def _car_front(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, in
         canvas.polygon([(x0, window), (x0 + 0.08 * width, y0), (x1 - 0.2 * width, y0), (x1, window)], glass)
         canvas.lit(x0, window, x1, y1, paint, bands=4)
         seam = width * (0.5 + 0.3 * occluder.offset)
-        canvas.line(seam, window, seam, y1, _shade(paint, 0.78), width / 48)
-        canvas.line(x0, window + 0.35 * (y1 - window), x1, window + 0.35 * (y1 - window), _shade(paint, 1.1),
+        canvas.line(seam, window, seam, y1, shade(paint, 0.78), width / 48)
+        canvas.line(x0, window + 0.35 * (y1 - window), x1, window + 0.35 * (y1 - window), shade(paint, 1.1),
                     width / 40)
         wheel_r = min(0.2 * width, 0.45 * depth)
         canvas.ellipse(width * (0.5 - 0.3 * occluder.offset), y1 + 0.2 * wheel_r, wheel_r, wheel_r, _RUBBER)
@@ -204,15 +177,14 @@ def _car_front(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, in
                         (x1, y0 + 0.12 * depth), (x1, y1), (x0, y1)], paint)
         canvas.lit(x0, y0 + 0.12 * depth, x1, y1, paint, bands=3, spread=0.18)
         bumper = y0 + 0.62 * depth
-        canvas.rect(x0, bumper, x1, bumper + 0.12 * depth, _shade(paint, 0.72))
+        canvas.rect(x0, bumper, x1, bumper + 0.12 * depth, shade(paint, 0.72))
         lamp = (236, 232, 214) if occluder.variant == 1 else (150, 52, 44)
         for lx in (0.05 * width, 0.75 * width):
-            canvas.rect(lx, y0 + 0.3 * depth, lx + 0.2 * width, y0 + 0.42 * depth, _shade(lamp, 0.85))
+            canvas.rect(lx, y0 + 0.3 * depth, lx + 0.2 * width, y0 + 0.42 * depth, shade(lamp, 0.85))
         canvas.rect(0.36 * width, bumper - 0.14 * depth, 0.64 * width, bumper - 0.02 * depth, (196, 196, 188))
 
 
-def _car_side(canvas: _Canvas, occluder: Occluder, region: str, box: tuple[int, int, int, int], width: int,
-              height: int) -> None:
+def _car_side(canvas: _Canvas, occluder: Occluder, region: str, box: tuple[int, int, int, int], height: int) -> None:
     """The front or rear end of a car beside the person: roof line below the head, glass, body, a wheel."""
     paint, glass, _ = occluder.colors
     x0, _, x1, _ = box
@@ -245,19 +217,19 @@ def _luggage(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int]
             canvas.lit(centre - half, top, centre + half, y1 - 0.04 * height, color, bands=3)
             for rib in (-0.5, 0.0, 0.5):
                 canvas.line(centre + rib * half, top + 2, centre + rib * half, y1 - 0.05 * height,
-                            _shade(color, 0.85), width / 64)
+                            shade(color, 0.85), width / 64)
             for wx in (centre - 0.7 * half, centre + 0.7 * half):
                 canvas.ellipse(wx, y1 - 0.03 * height, 0.02 * width + 1, 0.02 * width + 1, _RUBBER)
     elif occluder.variant == 1:  # a holdall: rounded body, strap, zip
         half = 0.42 * width * occluder.scale
         top = y0 + 0.25 * (y1 - y0)
-        canvas.line(cx - 0.5 * half, top, cx, y0, _shade(body, 0.7), width / 40)
-        canvas.line(cx, y0, cx + 0.5 * half, top, _shade(body, 0.7), width / 40)
-        canvas.ellipse(cx - half * 0.75, (top + y1) / 2, half * 0.3, (y1 - top) / 2, _shade(body, 0.9))
-        canvas.ellipse(cx + half * 0.75, (top + y1) / 2, half * 0.3, (y1 - top) / 2, _shade(body, 0.9))
+        canvas.line(cx - 0.5 * half, top, cx, y0, shade(body, 0.7), width / 40)
+        canvas.line(cx, y0, cx + 0.5 * half, top, shade(body, 0.7), width / 40)
+        canvas.ellipse(cx - half * 0.75, (top + y1) / 2, half * 0.3, (y1 - top) / 2, shade(body, 0.9))
+        canvas.ellipse(cx + half * 0.75, (top + y1) / 2, half * 0.3, (y1 - top) / 2, shade(body, 0.9))
         canvas.lit(cx - half * 0.75, top, cx + half * 0.75, y1, body, bands=3)
         canvas.line(cx - half * 0.7, top + 0.15 * (y1 - top), cx + half * 0.7, top + 0.15 * (y1 - top),
-                    _shade(body, 0.75), width / 64)
+                    shade(body, 0.75), width / 64)
     else:  # luggage stacked on a trolley
         half = 0.4 * width * occluder.scale
         middle = (y0 + y1) / 2
@@ -273,19 +245,19 @@ def _pole(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int], w
     if occluder.variant == 0:  # round post: cylinder shading, a collar and a base
         canvas.lit(x0, -1, x1, height + 1, body, bands=5, across=True, spread=0.3)
         canvas.rect(x0, height * (0.3 + 0.1 * occluder.offset), x1, height * (0.34 + 0.1 * occluder.offset),
-                    _shade(body, 0.8))
-        canvas.rect(x0 - 0.02 * width, height * 0.9, x1 + 0.02 * width, height + 1, _shade(body, 0.75))
+                    shade(body, 0.8))
+        canvas.rect(x0 - 0.02 * width, height * 0.9, x1 + 0.02 * width, height + 1, shade(body, 0.75))
     elif occluder.variant == 1:  # square column: a lit face and a face in shadow, a plinth
         split = x0 + (x1 - x0) * (0.55 + 0.2 * occluder.offset)
         canvas.lit(x0, -1, split, height + 1, body, bands=3, spread=0.1)
-        canvas.lit(split, -1, x1, height + 1, _shade(body, 0.78), bands=3, spread=0.1)
+        canvas.lit(split, -1, x1, height + 1, shade(body, 0.78), bands=3, spread=0.1)
         canvas.rect(x0, height * 0.88, x1, height + 1, detail)
     else:  # tree trunk: bark streaks
         bark = ((body[0] + 110) // 2, (body[1] + 88) // 2, (body[2] + 62) // 2)
         canvas.lit(x0, -1, x1, height + 1, bark, bands=4, across=True, spread=0.25)
         for i in range(3):
             sx = x0 + (x1 - x0) * (0.2 + 0.3 * i + 0.05 * occluder.offset)
-            canvas.line(sx, -1, sx + 0.03 * width * occluder.offset, height + 1, _shade(bark, 0.75), width / 48)
+            canvas.line(sx, -1, sx + 0.03 * width * occluder.offset, height + 1, shade(bark, 0.75), width / 48)
 
 
 def _overhead(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int], width: int, height: int) -> None:
@@ -294,7 +266,7 @@ def _overhead(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int
     if occluder.variant == 0:  # sign board: frame, panel, lines of lettering
         body, detail, _ = occluder.colors
         x0 = -0.1 * width + 0.15 * width * occluder.offset
-        canvas.rect(x0, -1, width * 1.1, y1, _shade(body, 0.7))
+        canvas.rect(x0, -1, width * 1.1, y1, shade(body, 0.7))
         canvas.lit(x0 + 0.04 * width, 0.04 * height, width * 1.1, y1 - 0.03 * height, body, bands=3, spread=0.1)
         rows = max(1, int((y1 - 0.08 * height) // (0.09 * height)))
         for r in range(rows):
@@ -306,7 +278,7 @@ def _overhead(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int
         for _ in range(14):
             cx, cy = rng.uniform(-0.1, 1.1) * width, rng.uniform(0.0, 0.75) * y1
             r = rng.uniform(0.1, 0.22) * width
-            canvas.ellipse(cx, cy, r, r * rng.uniform(0.6, 1.0), _shade(occluder.colors[2], rng.uniform(0.8, 1.15)))
+            canvas.ellipse(cx, cy, r, r * rng.uniform(0.6, 1.0), shade(occluder.colors[2], rng.uniform(0.8, 1.15)))
     else:  # awning: stripes of two colours, a scalloped edge
         body, detail, _ = occluder.colors
         stripe = width / 6
@@ -314,7 +286,7 @@ def _overhead(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int
             canvas.polygon([(i * stripe, -1), ((i + 1) * stripe, -1), ((i + 1.2) * stripe, y1 - 0.06 * height),
                             ((i + 0.2) * stripe, y1 - 0.06 * height)], body if i % 2 else detail)
             canvas.ellipse((i + 0.7) * stripe, y1 - 0.06 * height, stripe / 2, 0.06 * height,
-                           _shade(body if i % 2 else detail, 0.85))
+                           shade(body if i % 2 else detail, 0.85))
 
 
 def _beside(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int], width: int, height: int) -> None:
@@ -325,18 +297,18 @@ def _beside(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int],
         for _ in range(16):
             cx, cy = rng.uniform(x0, x1), rng.uniform(0.25, 1.0) * height
             r = rng.uniform(0.12, 0.25) * width
-            canvas.ellipse(cx, cy, r * 0.8, r, _shade(occluder.colors[2], rng.uniform(0.8, 1.15)))
+            canvas.ellipse(cx, cy, r * 0.8, r, shade(occluder.colors[2], rng.uniform(0.8, 1.15)))
         return
     body, detail, _ = occluder.colors
     if occluder.variant == 0:  # kiosk / vending machine: a panel with a lighter window and a slot
         top = height * (0.08 + 0.06 * occluder.offset)
         canvas.lit(x0, top, x1, height + 1, body, bands=4)
         canvas.rect(x0 + 0.15 * (x1 - x0), top + 0.1 * height, x1 - 0.15 * (x1 - x0), top + 0.45 * height,
-                    _shade(detail, 1.1))
+                    shade(detail, 1.1))
         canvas.rect(x0 + 0.3 * (x1 - x0), top + 0.55 * height, x1 - 0.3 * (x1 - x0), top + 0.58 * height, _RUBBER)
     else:  # sign on a stand: a post and a board over the middle of the band
         post = (x0 + x1) / 2 + 0.2 * (x1 - x0) * occluder.offset
-        canvas.rect(post - 0.03 * width, 0.2 * height, post + 0.03 * width, height + 1, _shade(detail, 0.8))
+        canvas.rect(post - 0.03 * width, 0.2 * height, post + 0.03 * width, height + 1, shade(detail, 0.8))
         canvas.lit(x0, 0.15 * height, x1, 0.55 * height, body, bands=3)
         canvas.rect(x0 + 0.1 * (x1 - x0), 0.22 * height, x1 - 0.1 * (x1 - x0), 0.26 * height, detail)
 
@@ -352,12 +324,12 @@ def _in_front(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int
             ry = y0 + depth * (0.05 + 0.32 * r)
             canvas.lit(-1, ry, width + 1, ry + 0.16 * depth, body, bands=2)
         for px in (0.15 * width, 0.85 * width):
-            canvas.rect(px - 0.04 * width, y0, px + 0.04 * width, y1, _shade(detail, 0.8))
+            canvas.rect(px - 0.04 * width, y0, px + 0.04 * width, y1, shade(detail, 0.8))
     elif occluder.variant == 1:  # a bin: body, darker lid, a slot
         cx = width * (0.5 + 0.2 * occluder.offset)
         half = 0.3 * width * occluder.scale
         canvas.lit(cx - half, y0 + 0.12 * depth, cx + half, y1, body, bands=4, across=True, spread=0.25)
-        canvas.rect(cx - half * 1.08, y0, cx + half * 1.08, y0 + 0.14 * depth, _shade(detail, 0.8))
+        canvas.rect(cx - half * 1.08, y0, cx + half * 1.08, y0 + 0.14 * depth, shade(detail, 0.8))
         canvas.rect(cx - half * 0.5, y0 + 0.2 * depth, cx + half * 0.5, y0 + 0.26 * depth, _RUBBER)
     else:  # planter: a pot with leaves above it
         cx = width * (0.5 + 0.2 * occluder.offset)
@@ -369,4 +341,4 @@ def _in_front(canvas: _Canvas, occluder: Occluder, box: tuple[int, int, int, int
         for i in range(8):
             lx, ly = cx + rng.uniform(-1, 1) * half, rng.uniform(y0 + 0.1 * depth, rim)
             r = rng.uniform(0.1, 0.2) * width
-            canvas.ellipse(lx, ly, r, r * 0.7, _shade(leaf, 0.85 + 0.1 * (i % 3)))
+            canvas.ellipse(lx, ly, r, r * 0.7, shade(leaf, 0.85 + 0.1 * (i % 3)))
